@@ -1,0 +1,55 @@
+"""The ``longtail`` command.
+
+Each sub-command lives in its own module under :mod:`longtail.commands` and defines
+``register(subparsers)``, which adds its parser and sets ``func`` (a callable taking the parsed
+arguments and returning an exit status). Modules are discovered, so adding a command touches no
+other file. Heavy imports (torch, matplotlib) happen inside ``func``, keeping ``--help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from longtail import __version__
+from longtail.errors import LongtailError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="longtail",
+        description="Deep learning on long-tailed data: LDAM-DRW, CDT and their baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"longtail {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import longtail.commands as commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"longtail.commands.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except LongtailError as error:
+        print(f"longtail: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("longtail: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

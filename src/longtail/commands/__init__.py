@@ -1,0 +1,1 @@
+"""Sub-commands of the ``longtail`` command; each module defines ``register(subparsers)``."""

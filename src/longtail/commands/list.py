@@ -1,0 +1,22 @@
+"""``longtail list losses|schedules|samplers|posthoc|models|datasets``."""
+
+from __future__ import annotations
+
+import argparse
+
+from longtail.registry import REGISTRIES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="list what is registered (losses, models, ...)")
+    parser.add_argument("kind", choices=sorted(REGISTRIES), help="which registry to list")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = REGISTRIES[args.kind]
+    names = registry.names()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {registry.summary(name)}".rstrip())
+    return 0
