@@ -1,0 +1,845 @@
+"""Training-speed benchmark: longtail's default pipeline against the straightforward one, interleaved.
+
+What is compared (same ResNet-32 with the normed-linear head, LDAM loss, SGD lr 0.1 momentum 0.9
+weight decay 2e-4, batch 128, on synthetic long-tailed data of CIFAR-10 ρ=100 shape — 12,406 images
+3×32×32 — and of Fashion-MNIST ρ=100 shape — 14,886 images 1×28×28):
+
+- (a) ``reference``: the pipeline of the public LDAM-DRW code (:mod:`longtail.bench.reference`):
+  a Dataset returning PIL images, per-image RandomCrop/flip/ToTensor/Normalize, a shuffled
+  ``DataLoader`` (``--workers``, 0 by default), float32, contiguous NCHW, ``loss.item()`` and
+  top-1/top-5 accuracy every step as the reference loop does;
+- (b) ``longtail``: uint8 tensor data augmented a whole batch at a time (``longtail.data``
+  ``BatchAugment`` + ``TensorLoader``), the ``instance`` sampler, and the :class:`~longtail.engine.
+  accel.Accel` settings (channels_last, autocast precision, torch.compile, data on the device),
+  with no host synchronisation in the step.
+
+Method: every pipeline runs in its own spawned process (so its peak resident memory is its own) and
+holds its data, model and optimiser for the whole run. The parent sends "train ``steps`` steps" to
+each in turn — a, b, a, b, … for ``windows`` rounds — so that load from other processes on a shared
+machine hits all pipelines alike; training images/s is the median over the windows. Each window
+times the whole loop (fetching and augmenting the batch, forward, backward, optimiser step).
+Evaluation images/s is measured the same way at several batch sizes (inference mode, one untimed
+warm-up batch per size), and the fastest size is reported. Peak memory is the process's
+``ru_maxrss`` at the end, and its growth since the process had imported torch and longtail (before
+any data was made): the Δ column. On CUDA the peak of the torch allocator is reported too.
+
+The ablation (``--ablation``) adds one process per step of a ladder from the tensor pipeline in fp32
+and contiguous memory up to (b) — then every further optimisation on top — interleaved with (a) and
+(b), so the effect of each switch is measured in the same run. ``--profile`` runs torch.profiler
+on (b) and prints the operators that take the time and the time per phase (data, forward, backward,
+optimiser step).
+
+The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the first shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+PRECISION_CHOICES = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A synthetic long-tailed training set shaped like a real one (exponential profile)."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int
+    n_max: int
+    imbalance_ratio: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+SHAPES: dict[str, Shape] = {
+    "cifar10": Shape(
+        "cifar10", 10, 3, 32, 5000, 100.0, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    ),
+    "fmnist": Shape("fmnist", 10, 1, 28, 6000, 100.0, (0.2860,), (0.3530,)),
+}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline to measure: ``kind`` "reference" (a) or "longtail" (b and the ablation)."""
+
+    label: str
+    kind: str
+    channels_last: bool = False
+    precision: str = "fp32"
+    compile: bool = False
+    data_on_device: bool = True
+    workers: int = 0
+
+    def settings_key(self) -> tuple[Any, ...]:
+        return (self.kind, self.channels_last, self.precision, self.compile, self.data_on_device, self.workers)
+
+    def describe(self) -> str:
+        if self.kind == "reference":
+            return f"PIL + per-image transforms + DataLoader({self.workers} workers), fp32, NCHW"
+        parts = ["uint8 tensor + batch augment", "channels_last" if self.channels_last else "NCHW", self.precision]
+        if self.compile:
+            parts.append("compile")
+        if not self.data_on_device:
+            parts.append("data on host")
+        return ", ".join(parts)
+
+
+@dataclass
+class SpeedOptions:
+    """Settings of one benchmark run (the command-line options)."""
+
+    shapes: tuple[str, ...] = ("cifar10", "fmnist")
+    batch_size: int = 128
+    steps: int = 30
+    windows: int = 3
+    warmup: int = 5
+    eval_batch_sizes: tuple[int, ...] = (128, 512, 1024)
+    eval_images: int = 2048
+    n_max: int = 0  # 0 = the shape's real N_max; smaller for quick runs
+    device: str = "auto"
+    channels_last: bool = True
+    precision: str = "fp32"
+    compile: bool = False
+    data_on_device: bool = True
+    workers: int = 0
+    threads: int = 0
+    ablation: bool = False
+    profile: bool = False
+    profile_steps: int = 5
+    seed: int = 0
+    json_path: str = ""
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def synthetic_longtail(shape: Shape, n_max: int, seed: int) -> tuple[Any, Any, list[int]]:
+    """Random uint8 images [N, C, H, W] with labels following the exponential long-tailed profile
+    n_i = floor(N_max · ρ^(−i/(C−1))) (SPEC §1), classes in order; returns (images, labels, counts)."""
+    import torch
+
+    from longtail.data.profiles import longtail_counts
+
+    counts = longtail_counts(shape.num_classes, n_max or shape.n_max, shape.imbalance_ratio)
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.repeat_interleave(torch.arange(shape.num_classes), torch.tensor(counts))
+    size = (int(labels.shape[0]), shape.channels, shape.image_size, shape.image_size)
+    images = torch.randint(0, 256, size, generator=generator, dtype=torch.uint8)
+    return images, labels, counts
+
+
+def synthetic_balanced(shape: Shape, num_images: int, seed: int) -> tuple[Any, Any]:
+    """A balanced synthetic test set of ``num_images`` images (labels cycle through the classes)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed + 1)
+    labels = torch.arange(num_images) % shape.num_classes
+    size = (num_images, shape.channels, shape.image_size, shape.image_size)
+    return torch.randint(0, 256, size, generator=generator, dtype=torch.uint8), labels
+
+
+# ------------------------------------------------------------------------------------ pipelines
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _make_optimizer(model: Any) -> Any:
+    """SGD as in SPEC §3 (lr 0.1, momentum 0.9, weight decay 2e-4)."""
+    import torch
+
+    return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
+
+
+class _Runner:
+    """Holds one pipeline's data, model and optimiser; runs timed windows of it."""
+
+    device: Any
+
+    def next_batch(self) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def step(self, x: Any, y: Any) -> None:
+        raise NotImplementedError
+
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def eval_forward(self, x: Any) -> Any:
+        raise NotImplementedError
+
+    def train_window(self, steps: int) -> dict[str, float]:
+        """Run ``steps`` training steps; seconds in total and waiting for batches, images done."""
+        _sync(self.device)
+        images = 0
+        data_seconds = 0.0
+        start = time.perf_counter()
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            x, y = self.next_batch()
+            data_seconds += time.perf_counter() - t0
+            self.step(x, y)
+            images += int(y.shape[0])
+        self.finish_window()
+        _sync(self.device)
+        return {"images": images, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
+
+    def finish_window(self) -> None:
+        """Read accumulated statistics once per window (the longtail loop's only host sync)."""
+
+    def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
+        """Evaluate ``num_images`` test images in batches of ``batch_size`` after one warm-up batch."""
+        import torch
+
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                batches = self.eval_batches(batch_size)
+                x, _ = next(batches)
+                self.eval_forward(x)  # warm-up: kernels for this batch size, recompilation
+                _sync(self.device)
+                images = 0
+                start = time.perf_counter()
+                for x, y in self.eval_batches(batch_size):
+                    predictions = self.eval_forward(x).argmax(1)
+                    self.correct += (predictions == y).sum()
+                    images += int(y.shape[0])
+                    if images >= num_images:
+                        break
+                _sync(self.device)
+                seconds = time.perf_counter() - start
+        finally:
+            self.model.train()
+        return {"images": images, "seconds": seconds}
+
+    model: Any
+    correct: Any = 0
+
+
+class ReferenceRunner(_Runner):
+    """(a) The LDAM-DRW reference code's pipeline (see :mod:`longtail.bench.reference`)."""
+
+    def __init__(self, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
+        import torch
+
+        from longtail.bench import reference
+        from longtail.engine.accel import resolve_device
+        from longtail.losses import create_loss
+        from longtail.models import create_model
+
+        self.device = resolve_device(options.device)
+        images, labels, counts = synthetic_longtail(shape, options.n_max, options.seed)
+        test_images, test_labels = synthetic_balanced(shape, options.eval_images, options.seed)
+        # torchvision's CIFAR10 keeps N×H×W×C uint8 NumPy arrays and int labels.
+        train_set = reference.PILImageDataset(
+            images.permute(0, 2, 3, 1).numpy().copy(),
+            labels.numpy().copy(),
+            reference.train_transform(shape.image_size, shape.mean, shape.std, options.seed),
+        )
+        self.test_set = reference.PILImageDataset(
+            test_images.permute(0, 2, 3, 1).numpy().copy(),
+            test_labels.numpy().copy(),
+            reference.test_transform(shape.mean, shape.std),
+        )
+        del images, labels, test_images, test_labels
+        self.loader = reference.make_loader(
+            train_set, options.batch_size, shuffle=True, num_workers=pipeline.workers, seed=options.seed
+        )
+        self.workers = pipeline.workers
+        self.seed = options.seed
+        self.model = create_model(
+            "resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear"
+        ).to(self.device)
+        self.criterion = create_loss("ldam", counts).to(self.device)
+        self.optimizer = _make_optimizer(self.model)
+        self._iterator: Iterator[Any] = iter(self.loader)
+        self._accuracy = reference.accuracy_topk
+        self.losses: list[float] = []
+        self._torch = torch
+
+    def next_batch(self) -> tuple[Any, Any]:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._iterator = iter(self.loader)
+            return next(self._iterator)
+
+    def step(self, x: Any, y: Any) -> None:
+        x = x.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        _, output = self.model(x)
+        loss = self.criterion(output, y)
+        self._accuracy(output, y, topk=(1, 5))
+        self.losses.append(loss.item())
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
+        from longtail.bench import reference
+
+        loader = reference.make_loader(self.test_set, batch_size, False, self.workers, self.seed)
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def eval_forward(self, x: Any) -> Any:
+        return self.model(x)[1]
+
+
+class LongtailRunner(_Runner):
+    """(b) longtail's pipeline: uint8 tensor data, batched augmentation, sampler, Accel settings."""
+
+    def __init__(self, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
+        import torch
+
+        from longtail.data import BatchAugment, TensorLoader
+        from longtail.engine.accel import Accel, autocast, maybe_compile, prepare_input, prepare_model
+        from longtail.losses import create_loss
+        from longtail.models import create_model
+        from longtail.registry import SAMPLERS
+
+        self.accel = Accel(
+            device=options.device,
+            channels_last=pipeline.channels_last,
+            precision=pipeline.precision,
+            compile=pipeline.compile,
+        )
+        self.device = self.accel.torch_device
+        data_device = self.device if pipeline.data_on_device else torch.device("cpu")
+        images, labels, counts = synthetic_longtail(shape, options.n_max, options.seed)
+        test_images, test_labels = synthetic_balanced(shape, options.eval_images, options.seed)
+        sampler = SAMPLERS.create("instance", labels=labels, seed=options.seed)
+        augment = BatchAugment(
+            image_size=shape.image_size, padding=4, flip=True, mean=shape.mean, std=shape.std, seed=options.seed
+        )
+        self.loader = TensorLoader(
+            images.to(data_device), labels.to(data_device), options.batch_size, sampler, augment, data_device, False
+        )
+        self.test_images = test_images.to(data_device)
+        self.test_labels = test_labels.to(data_device)
+        self.eval_augment = BatchAugment(
+            image_size=shape.image_size, padding=0, flip=False, mean=shape.mean, std=shape.std, seed=options.seed
+        )
+        self.data_device = data_device
+        self.model = prepare_model(
+            create_model("resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear"),
+            self.accel,
+        )
+        self.forward = maybe_compile(self.model, self.accel)
+        self.criterion = create_loss("ldam", counts).to(self.device)
+        self.optimizer = _make_optimizer(self.model)
+        self._autocast = autocast
+        self._prepare_input = prepare_input
+        self._epoch = 0
+        self.loader.set_epoch(self._epoch)
+        self._iterator: Iterator[Any] = iter(self.loader)
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
+
+    def next_batch(self) -> tuple[Any, Any]:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._epoch += 1
+            self.loader.set_epoch(self._epoch)
+            self._iterator = iter(self.loader)
+            return next(self._iterator)
+
+    def step(self, x: Any, y: Any) -> None:
+        x = self._prepare_input(x, self.accel)
+        y = y.to(self.device, non_blocking=True)
+        with self._autocast(self.accel):
+            _, logits = self.forward(x)
+            loss = self.criterion(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach()
+
+    def finish_window(self) -> None:
+        float(self.loss_sum)
+
+    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
+        for start in range(0, int(self.test_labels.shape[0]), batch_size):
+            x = self.eval_augment(self.test_images[start : start + batch_size])
+            yield x, self.test_labels[start : start + batch_size].to(self.device, non_blocking=True)
+
+    def eval_forward(self, x: Any) -> Any:
+        with self._autocast(self.accel):
+            return self.forward(self._prepare_input(x, self.accel))[1]
+
+    def profile(self, steps: int) -> dict[str, Any]:
+        """Top operators by self CPU time over ``steps`` steps, and seconds per phase."""
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        phases = {"data": 0.0, "forward+loss": 0.0, "backward": 0.0, "optimizer": 0.0}
+        for _ in range(steps):
+            _sync(self.device)
+            t0 = time.perf_counter()
+            x, y = self.next_batch()
+            x = self._prepare_input(x, self.accel)
+            _sync(self.device)
+            t1 = time.perf_counter()
+            with self._autocast(self.accel):
+                _, logits = self.forward(x)
+                loss = self.criterion(logits, y)
+            _sync(self.device)
+            t2 = time.perf_counter()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            _sync(self.device)
+            t3 = time.perf_counter()
+            self.optimizer.step()
+            _sync(self.device)
+            t4 = time.perf_counter()
+            for name, seconds in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[name] += seconds
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                x, y = self.next_batch()
+                self.step(x, y)
+            _sync(self.device)
+        sort_key = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
+        table = prof.key_averages().table(sort_by=sort_key, row_limit=18)
+        del torch
+        return {"phases": phases, "steps": steps, "table": table}
+
+
+def _make_runner(pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> _Runner:
+    if pipeline.kind == "reference":
+        return ReferenceRunner(pipeline, shape, options)
+    return LongtailRunner(pipeline, shape, options)
+
+
+def _maxrss_mib() -> float:
+    """Peak resident set size of this process, MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _worker_main(conn: Any, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
+    """A pipeline's process: build, warm up, then answer the parent's commands until "stop"."""
+    try:
+        import torch
+
+        import longtail.bench.reference  # noqa: F401  (same imports in every process before the baseline)
+        import longtail.data  # noqa: F401
+        import longtail.losses  # noqa: F401
+        import longtail.models  # noqa: F401
+
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
+        rss_start = _maxrss_mib()
+        start = time.perf_counter()
+        runner = _make_runner(pipeline, shape, options)
+        runner.train_window(options.warmup)
+        conn.send(("ok", {"setup_seconds": time.perf_counter() - start, "threads": torch.get_num_threads()}))
+        while True:
+            command, argument = conn.recv()
+            if command == "train":
+                conn.send(("ok", runner.train_window(argument)))
+            elif command == "eval":
+                conn.send(("ok", runner.eval_window(*argument)))
+            elif command == "profile":
+                conn.send(("ok", runner.profile(argument)))  # type: ignore[attr-defined]
+            elif command == "stop":
+                memory = {"peak_rss_mib": _maxrss_mib(), "rss_start_mib": rss_start}
+                if runner.device.type == "cuda":
+                    memory["cuda_peak_mib"] = torch.cuda.max_memory_allocated(runner.device) / 2**20
+                conn.send(("ok", memory))
+                return
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send(("error", traceback.format_exc()))
+
+
+class _Worker:
+    """The parent's handle on one pipeline process."""
+
+    def __init__(self, context: Any, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
+        self.pipeline = pipeline
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, pipeline, shape, options), name=f"bench-{pipeline.label}"
+        )
+        self.process.start()
+        child.close()
+
+    def call(self, command: str, argument: Any = None) -> Any:
+        if command != "ready":
+            self.conn.send((command, argument))
+        try:
+            status, value = self.conn.recv()
+        except EOFError as error:
+            raise RuntimeError(
+                f"benchmark process {self.pipeline.label!r} died (exit code {self.process.exitcode})"
+            ) from error
+        if status == "error":
+            raise RuntimeError(f"benchmark process {self.pipeline.label!r} failed:\n{value}")
+        return value
+
+    def close(self) -> None:
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+# -------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class PipelineResult:
+    pipeline: Pipeline
+    setup_seconds: float = 0.0
+    threads: int = 0
+    train: list[dict[str, float]] = field(default_factory=list)
+    eval: dict[int, list[dict[str, float]]] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def train_rates(self) -> list[float]:
+        return [w["images"] / w["seconds"] for w in self.train]
+
+    @property
+    def train_median(self) -> float:
+        return statistics.median(self.train_rates)
+
+    @property
+    def data_fraction(self) -> float:
+        return sum(w["data_seconds"] for w in self.train) / sum(w["seconds"] for w in self.train)
+
+    def eval_medians(self) -> dict[int, float]:
+        return {bs: statistics.median(w["images"] / w["seconds"] for w in runs) for bs, runs in self.eval.items()}
+
+    def best_eval(self) -> tuple[int, float]:
+        medians = self.eval_medians()
+        best = max(medians, key=lambda bs: medians[bs])
+        return best, medians[best]
+
+
+@dataclass
+class ShapeResult:
+    shape: Shape
+    num_images: int
+    results: list[PipelineResult]
+    profile: dict[str, Any] | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.results[1].train_median / self.results[0].train_median
+
+
+def pipelines_for(options: SpeedOptions) -> list[Pipeline]:
+    """(a), (b), then — with ``ablation`` — the ladder from the plain tensor pipeline to every
+    optimisation switched on, skipping settings already in the list."""
+    reference = Pipeline("a", "reference", workers=options.workers)
+    longtail = Pipeline(
+        "b",
+        "longtail",
+        channels_last=options.channels_last,
+        precision=options.precision,
+        compile=options.compile,
+        data_on_device=options.data_on_device,
+    )
+    pipelines = [reference, longtail]
+    if options.ablation:
+        low_precision = options.precision if options.precision != "fp32" else "bf16"
+        ladder = [
+            Pipeline("tensor", "longtail", data_on_device=options.data_on_device),
+            Pipeline("+channels_last", "longtail", channels_last=True, data_on_device=options.data_on_device),
+            Pipeline(
+                f"+{low_precision}", "longtail", True, low_precision, data_on_device=options.data_on_device
+            ),
+            Pipeline("+compile", "longtail", True, low_precision, True, data_on_device=options.data_on_device),
+        ]
+        if options.data_on_device:
+            ladder.append(Pipeline("data on host", "longtail", options.channels_last, options.precision,
+                                   options.compile, data_on_device=False))
+        seen = {p.settings_key() for p in pipelines}
+        for pipeline in ladder:
+            if pipeline.settings_key() not in seen:
+                seen.add(pipeline.settings_key())
+                pipelines.append(pipeline)
+    return pipelines
+
+
+def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -> ShapeResult:
+    """Measure every pipeline on ``shape``, interleaved (see the module docstring)."""
+    from longtail.data.profiles import longtail_counts
+
+    context = mp.get_context("spawn")
+    pipelines = pipelines_for(options)
+    results = [PipelineResult(p) for p in pipelines]
+    workers: list[_Worker] = []
+    profile = None
+    try:
+        for result in results:  # one at a time: warm-up (and compilation) never overlap
+            worker = _Worker(context, result.pipeline, shape, options)
+            workers.append(worker)
+            ready = worker.call("ready")
+            result.setup_seconds = ready["setup_seconds"]
+            result.threads = ready["threads"]
+        for window in range(options.windows):
+            for worker, result in zip(workers, results):
+                result.train.append(worker.call("train", options.steps))
+            rates = ", ".join(f"{r.pipeline.label} {r.train_rates[-1]:.0f}" for r in results)
+            say(f"  window {window + 1}/{options.windows}: {rates} img/s")
+        for batch_size in options.eval_batch_sizes:
+            for _ in range(options.windows):
+                for worker, result in zip(workers, results):
+                    result.eval.setdefault(batch_size, []).append(
+                        worker.call("eval", (batch_size, options.eval_images))
+                    )
+        if options.profile:
+            profile = workers[1].call("profile", options.profile_steps)
+        for worker, result in zip(workers, results):
+            result.memory = worker.call("stop")
+    finally:
+        for worker in workers:
+            worker.close()
+    num_images = sum(longtail_counts(shape.num_classes, options.n_max or shape.n_max, shape.imbalance_ratio))
+    return ShapeResult(shape, num_images, results, profile)
+
+
+def _machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = ""
+    if hasattr(torch.backends, "cpu") and hasattr(torch.backends.cpu, "get_cpu_capability"):
+        flags = f", {torch.backends.cpu.get_cpu_capability()}"
+    return f"{cpu} ({os.cpu_count()} cpus{flags}), torch {torch.__version__}"
+
+
+def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
+    """The tables of one shape: pipelines, ablation (if measured), profile (if measured)."""
+    shape = result.shape
+    lines = [
+        f"{shape.name}-LT shape: {result.num_images:,} training images {shape.channels}×{shape.image_size}×"
+        f"{shape.image_size} (ρ={shape.imbalance_ratio:g}), batch {options.batch_size}, "
+        f"{options.windows} windows × {options.steps} steps, interleaved; "
+        f"{result.results[0].threads} threads",
+        f"  {'':3} {'pipeline':<58} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
+        f"{'eval img/s':>10} {'@bs':>5} {'peak MiB':>9} {'Δ MiB':>7}",
+    ]
+    for r in result.results:
+        rates = r.train_rates
+        eval_bs, eval_rate = r.best_eval()
+        delta = r.memory["peak_rss_mib"] - r.memory["rss_start_mib"]
+        lines.append(
+            f"  {r.pipeline.label[:3]:3} {r.pipeline.describe()[:58]:<58} {r.train_median:11.1f} "
+            f"{min(rates):5.0f}–{max(rates):<5.0f} {100 * r.data_fraction:5.1f}% {eval_rate:10.0f} {eval_bs:5d} "
+            f"{r.memory['peak_rss_mib']:9.0f} {delta:7.0f}"
+        )
+    for r in result.results[:2]:
+        medians = ", ".join(f"bs {bs}: {rate:.0f}" for bs, rate in r.eval_medians().items())
+        lines.append(f"  eval img/s of {r.pipeline.label}: {medians}")
+    lines.append(f"  ratio b/a ({shape.name}): {result.ratio:.2f}")
+    if len(result.results) > 2:
+        base = result.results[0].train_median
+        lines.append(f"  ablation ({shape.name}), median train img/s in the same run:")
+        ladder = [result.results[0]] + [r for r in result.results[2:]] + [result.results[1]]
+        previous = None
+        for r in ladder:
+            step = "" if previous is None else f"  ×{r.train_median / previous:.2f} vs previous row"
+            lines.append(
+                f"    {r.pipeline.label:<15} {r.pipeline.describe()[:52]:<52} {r.train_median:8.1f}  "
+                f"×{r.train_median / base:.2f} vs a{step}"
+            )
+            previous = r.train_median
+    if result.profile is not None:
+        phases = result.profile["phases"]
+        total = sum(phases.values())
+        split = ", ".join(f"{name} {100 * s / total:.0f}%" for name, s in phases.items())
+        lines.append(f"  profile of b ({result.profile['steps']} steps): {split}")
+        lines.extend("  " + line for line in result.profile["table"].splitlines())
+    return lines
+
+
+def run_speed(options: SpeedOptions, say: Callable[[str], None] = print) -> list[ShapeResult]:
+    """Run the benchmark on every shape in ``options.shapes``; prints as it goes, ends with
+    ``ratio: X.XX`` (b ÷ a training images/s of the first shape)."""
+    from longtail.engine.accel import resolve_device
+
+    device = resolve_device(options.device)
+    say(f"longtail bench speed — device {device}; {_machine()}")
+    results = []
+    for name in options.shapes:
+        shape = SHAPES[name]
+        say(f"measuring {name} ...")
+        result = run_shape(options, shape, say)
+        for line in format_shape(result, options):
+            say(line)
+        results.append(result)
+    if options.json_path:
+        write_json(options, results, options.json_path)
+        say(f"results written to {options.json_path}")
+    say(f"ratio: {results[0].ratio:.2f}")
+    return results
+
+
+def write_json(options: SpeedOptions, results: Sequence[ShapeResult], path: str) -> None:
+    payload = {
+        "options": dataclasses.asdict(options),
+        "machine": _machine(),
+        "shapes": [
+            {
+                "shape": r.shape.name,
+                "num_images": r.num_images,
+                "ratio": r.ratio,
+                "pipelines": [
+                    {
+                        "label": p.pipeline.label,
+                        "settings": dataclasses.asdict(p.pipeline),
+                        "train_img_per_s": p.train_rates,
+                        "train_median": p.train_median,
+                        "data_fraction": p.data_fraction,
+                        "eval_img_per_s": p.eval_medians(),
+                        "memory": p.memory,
+                    }
+                    for p in r.results
+                ],
+            }
+            for r in results
+        ],
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from error
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _shape_list(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [n for n in names if n not in SHAPES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown shape {', '.join(unknown) or text!r}; use a comma-separated subset of {', '.join(SHAPES)}"
+        )
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options; the defaults of (b) are the trainer's ``runtime`` defaults."""
+    from longtail.config import RuntimeConfig
+
+    runtime = RuntimeConfig()
+    defaults = SpeedOptions(
+        channels_last=runtime.channels_last, precision=runtime.precision, compile=runtime.compile
+    )
+    add = parser.add_argument
+    add("--shapes", type=_shape_list, default=defaults.shapes, help="comma-separated: cifar10, fmnist")
+    add("--batch-size", type=int, default=defaults.batch_size, help="training batch size (default 128)")
+    add("--steps", type=int, default=defaults.steps, help="training steps per window (default 30)")
+    add("--windows", type=int, default=defaults.windows, help="windows per pipeline, interleaved (default 3)")
+    add("--warmup", type=int, default=defaults.warmup, help="untimed steps before the first window (default 5)")
+    add("--eval-batch-sizes", type=_int_list, default=defaults.eval_batch_sizes,
+        help="evaluation batch sizes to measure (default 128,512,1024)")
+    add("--eval-images", type=int, default=defaults.eval_images, help="test images per evaluation window")
+    add("--n-max", type=int, default=0, help="largest class size (default: the real one, 5000 / 6000)")
+    add("--device", default=defaults.device, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
+    add("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
+        help=f"(b) channels-last memory format (default {defaults.channels_last})")
+    add("--precision", choices=PRECISION_CHOICES, default=defaults.precision,
+        help=f"(b) autocast precision (default {defaults.precision})")
+    add("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
+        help=f"(b) torch.compile the model (default {defaults.compile})")
+    add("--data-on-device", action=argparse.BooleanOptionalAction, default=defaults.data_on_device,
+        help="(b) keep the uint8 data on the device (default True; no effect on cpu)")
+    add("--workers", type=int, default=defaults.workers, help="(a) DataLoader worker processes (default 0)")
+    add("--threads", type=int, default=defaults.threads, help="torch threads per process (default: torch's)")
+    add("--ablation", action="store_true", help="also measure each optimisation switched on one at a time")
+    add("--profile", action="store_true", help="profile (b): top operators and time per phase")
+    add("--seed", type=int, default=defaults.seed, help="seed of the synthetic data, model and draws")
+    add("--json", dest="json_path", default="", metavar="PATH", help="also write the figures as JSON")
+
+
+def options_from_args(args: argparse.Namespace) -> SpeedOptions:
+    from longtail.errors import ConfigError
+
+    names = {f.name for f in dataclasses.fields(SpeedOptions)}
+    options = SpeedOptions(**{k: v for k, v in vars(args).items() if k in names})
+    for name in ("batch_size", "steps", "windows", "eval_images"):
+        if getattr(options, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}")
+    if options.warmup < 1:
+        raise ConfigError(f"--warmup must be at least 1 (kernel set-up is not timed), got {options.warmup}")
+    if options.n_max < 0 or (0 < options.n_max < 100):
+        raise ConfigError(f"--n-max must be 0 (real size) or at least 100 (ρ=100), got {options.n_max}")
+    if options.workers < 0 or options.threads < 0:
+        raise ConfigError("--workers and --threads must be >= 0")
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``benchmarks/speed.py`` entry point (same options as ``longtail bench speed``)."""
+    from longtail.errors import LongtailError
+
+    parser = argparse.ArgumentParser(prog="speed.py", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        run_speed(options_from_args(args))
+    except LongtailError as error:
+        print(f"speed.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = [
+    "SHAPES",
+    "LongtailRunner",
+    "Pipeline",
+    "ReferenceRunner",
+    "SpeedOptions",
+    "add_arguments",
+    "main",
+    "math",
+    "options_from_args",
+    "pipelines_for",
+    "run_speed",
+    "synthetic_balanced",
+    "synthetic_longtail",
+]

@@ -1,0 +1,108 @@
+"""``longtail data NAME``: the class counts of a long-tailed training set, with a text histogram."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="show the class counts of a long-tailed training set",
+        description="Build the long-tailed training set of a data set (SPEC §1) and print its class "
+        "counts. Data sets: cifar10, cifar100, fashion-mnist, mnist, tiny-imagenet, inaturalist2018, "
+        "imagefolder, imdb (`longtail list datasets`).",
+    )
+    parser.add_argument("name", metavar="NAME", help="data set name, e.g. cifar10 or fashion-mnist")
+    parser.add_argument("--root", metavar="DIR", default=None, help="folder holding the data set files")
+    parser.add_argument("--profile", choices=["exp", "step", "none"], default="exp",
+                        help="imbalance profile (none: keep the data as it is)")
+    parser.add_argument("--imbalance-ratio", type=float, default=100.0, metavar="R",
+                        help="rho = N_max / N_min (default 100)")
+    parser.add_argument("--minority-fraction", type=float, default=0.5, metavar="MU",
+                        help="step profile: fraction of minority classes (default 0.5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
+    parser.add_argument("--class-order", choices=["natural", "reversed", "permuted"], default="natural",
+                        help="which class gets the largest count (default natural: class 0)")
+    parser.add_argument("--heldout-per-class", type=int, default=0, metavar="K",
+                        help="hold out K examples per class as a balanced validation split")
+    parser.add_argument("--n-max", type=int, default=None, metavar="N",
+                        help="size of the largest class (default: the smallest class of the full set)")
+    parser.add_argument("--download", action="store_true", help="download the data set first if needed")
+    parser.add_argument("--mirror", metavar="URL", default=None, help="base URL to download from")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    parser.set_defaults(func=run)
+
+
+def _histogram(classes: list[str], counts: list[int], width: int = 40, limit: int = 100) -> list[str]:
+    largest = max(counts) if counts else 0
+    name_width = min(24, max((len(c) for c in classes), default=4))
+    rows = list(range(len(counts)))
+    if len(rows) > limit:
+        rows = rows[: limit // 2] + [-1] + rows[-limit // 2 :]
+    lines = [f"{'class':>5}  {'name':<{name_width}}  {'count':>7}"]
+    for i in rows:
+        if i < 0:
+            lines.append(f"{'…':>5}  ({len(counts) - limit} classes not shown)")
+            continue
+        bar = "█" * (round(width * counts[i] / largest) if largest else 0)
+        if counts[i] and not bar:
+            bar = "▏"
+        lines.append(f"{i:>5}  {classes[i][:name_width]:<{name_width}}  {counts[i]:>7}  {bar}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from longtail.data.build import build_longtail
+    from longtail.data.datasets import dataset_info
+    from longtail.data.download import download_dataset
+
+    info = dataset_info(args.name)
+    if args.download:
+        target = args.root or info.default_root
+        if target is None:
+            from longtail.errors import DataError
+
+            raise DataError(f"data set {args.name!r} needs --root DIR to download into")
+        download_dataset(args.name, target, base_url=args.mirror)
+    data = build_longtail(
+        args.name,
+        root=args.root,
+        profile=args.profile,
+        imbalance_ratio=args.imbalance_ratio,
+        minority_fraction=args.minority_fraction,
+        seed=args.seed,
+        class_order=args.class_order,
+        heldout_per_class=args.heldout_per_class,
+        n_max=args.n_max,
+        with_test=False,
+    )
+    counts = data.class_counts
+    summary = {
+        "dataset": args.name,
+        "profile": args.profile,
+        "imbalance_ratio": args.imbalance_ratio,
+        "minority_fraction": args.minority_fraction,
+        "class_order": args.class_order,
+        "seed": args.seed,
+        "heldout_per_class": args.heldout_per_class,
+        "num_classes": data.num_classes,
+        "classes": data.train.classes,
+        "class_counts": counts,
+        "total": sum(counts),
+        "heldout_total": len(data.heldout) if data.heldout is not None else 0,
+        "fingerprint": data.fingerprint,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    ratio = f"  rho={args.imbalance_ratio:g}" if args.profile != "none" else ""
+    mu = f"  mu={args.minority_fraction:g}" if args.profile == "step" else ""
+    print(f"{args.name}: profile={args.profile}{ratio}{mu}  class order={args.class_order}  seed={args.seed}")
+    for line in _histogram(data.train.classes, counts):
+        print(line)
+    held = f", {summary['heldout_total']} held out" if summary["heldout_total"] else ""
+    print(f"total {summary['total']} training examples in {data.num_classes} classes{held}; "
+          f"fingerprint {data.fingerprint}")
+    return 0

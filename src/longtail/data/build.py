@@ -1,0 +1,119 @@
+"""``build_longtail``: from a data set name to the long-tailed training set, held-out and test splits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from longtail.data.datasets import DatasetInfo, dataset_info, load_split
+from longtail.data.profiles import PROFILES, longtail_counts, validate_profile_args
+from longtail.data.split import Split
+from longtail.data.subset import apply_test_distribution, fingerprint, heldout_split, longtail_indices
+from longtail.errors import ConfigError
+
+
+@dataclass
+class LongTailData:
+    """A long-tailed training set (SPEC §1) with its held-out and (balanced) test splits.
+
+    ``class_counts`` are those of ``train`` (after the held-out split); ``fingerprint`` hashes
+    ``train_indices``, the indices into the data set's original training split that are trained
+    on — store it with every run.
+    """
+
+    train: Split
+    heldout: Split | None
+    test: Split | None
+    class_counts: list[int]
+    fingerprint: str
+    num_classes: int
+    info: DatasetInfo
+    train_indices: np.ndarray
+    heldout_indices: np.ndarray | None = None
+    test_indices: np.ndarray | None = None  # None: the whole test split
+
+
+def build_longtail(
+    name: str,
+    root: str | Path | None = None,
+    profile: str = "exp",
+    imbalance_ratio: float = 100.0,
+    minority_fraction: float = 0.5,
+    seed: int = 0,
+    class_order: str = "natural",
+    heldout_per_class: int = 0,
+    test_distribution: str | Sequence[float] | None = None,
+    n_max: int | None = None,
+    with_test: bool = True,
+) -> LongTailData:
+    """Read data set ``name`` and make its long-tailed training set.
+
+    1. counts n_i from the profile (``exp``/``step``, :func:`longtail_counts`; ``none`` keeps the
+       data as it is, for naturally long-tailed sets such as iNaturalist), with N_max = ``n_max`` or
+       the smallest class of the original training split;
+    2. a seeded subset with those counts, class order ``natural``/``reversed``/``permuted``;
+    3. a balanced held-out split of ``heldout_per_class`` examples per class taken from it (CDT
+       appendix B.6; 0 = none);
+    4. the test split, balanced, or following ``test_distribution`` (class proportions, or
+       ``"train"`` for the training distribution; LDAM appendix C.5).
+    """
+    info = dataset_info(name)
+    if profile != "none":
+        validate_profile_args(imbalance_ratio, minority_fraction, profile)
+    elif class_order != "natural":
+        raise ConfigError("class order only applies to the exp and step profiles, not to profile 'none'")
+    if profile not in (*PROFILES, "none"):
+        raise ConfigError(f"unknown imbalance profile {profile!r}; use one of: exp, step, none")
+    if heldout_per_class < 0:
+        raise ConfigError(f"held-out examples per class must be >= 0, got {heldout_per_class}")
+
+    full_train = load_split(name, root, train=True)
+    num_classes = full_train.num_classes
+    available = full_train.class_counts()
+    if profile == "none":
+        subset_idx = np.arange(len(full_train), dtype=np.int64)
+    else:
+        largest = min(available) if n_max is None else int(n_max)
+        counts = longtail_counts(num_classes, largest, imbalance_ratio, profile, minority_fraction)
+        subset_idx = longtail_indices(full_train.labels, counts, seed, class_order)
+    longtail = full_train.subset(subset_idx)
+
+    keep_idx, held_idx = heldout_split(longtail.labels, heldout_per_class, seed)
+    train = longtail.subset(keep_idx)
+    heldout = longtail.subset(held_idx) if heldout_per_class > 0 else None
+    train_indices = subset_idx[keep_idx]
+
+    test = test_indices = None
+    if with_test:
+        test = load_split(name, root, train=False)
+        if test_distribution is not None:
+            if isinstance(test_distribution, str):
+                if test_distribution == "uniform":
+                    proportions: Sequence[float] = [1.0] * num_classes
+                elif test_distribution == "train":
+                    proportions = [float(c) for c in train.class_counts()]
+                else:
+                    raise ConfigError(
+                        f"unknown test distribution {test_distribution!r}; use 'uniform', 'train' "
+                        "or a list of one proportion per class"
+                    )
+            else:
+                proportions = [float(p) for p in test_distribution]
+            test_indices = apply_test_distribution(test.labels, proportions, seed)
+            test = test.subset(test_indices)
+
+    return LongTailData(
+        train=train,
+        heldout=heldout,
+        test=test,
+        class_counts=train.class_counts(),
+        fingerprint=fingerprint(train_indices),
+        num_classes=num_classes,
+        info=info,
+        train_indices=train_indices,
+        heldout_indices=subset_idx[held_idx] if heldout is not None else None,
+        test_indices=test_indices,
+    )

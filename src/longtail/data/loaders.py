@@ -1,0 +1,245 @@
+"""Batch loaders that accept any sampler (an iterable of indices with ``set_epoch``).
+
+* :class:`TensorLoader` — small images held as one uint8 tensor; a batch is one gather and one
+  :class:`~longtail.data.augment.BatchAugment` call, no per-image Python.
+* :class:`StreamingLoader` — image files decoded with Pillow in ``DataLoader`` workers; only the
+  paths are held, so memory does not grow with the number of images. Per-image randomness comes
+  from ``SeedSequence([seed, epoch, position])``: the same batches whatever the number of workers.
+
+Both yield ``(x float32 [B, C, H, W] normalised, y int64 [B])``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from longtail.data.augment import BatchAugment
+from longtail.data.images import open_rgb
+
+
+def _set_epoch(sampler: Any, epoch: int) -> None:
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def _num_batches(count: int, batch_size: int, drop_last: bool) -> int:
+    return count // batch_size if drop_last else math.ceil(count / batch_size)
+
+
+class TensorLoader:
+    """Batches of an in-memory uint8 image tensor, augmented on ``device`` by ``augment``.
+
+    ``sampler=None`` visits the examples in order. Without ``augment`` the images are only
+    scaled to [0, 1].
+    """
+
+    def __init__(
+        self,
+        images_uint8: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        sampler: Iterable[int] | None = None,
+        augment: BatchAugment | None = None,
+        device: str | torch.device = "cpu",
+        drop_last: bool = False,
+    ) -> None:
+        if images_uint8.dtype != torch.uint8 or images_uint8.dim() != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {images_uint8.dtype} {tuple(images_uint8.shape)}")
+        if labels.shape[0] != images_uint8.shape[0]:
+            raise ValueError(f"{labels.shape[0]} labels for {images_uint8.shape[0]} images")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        # Small sets live on the device once; a batch is then a gather there.
+        self.images = images_uint8.to(self.device)
+        self.labels = labels.to(torch.int64).to(self.device)
+        self.batch_size = batch_size
+        self.sampler = sampler if sampler is not None else range(images_uint8.shape[0])
+        self.augment = augment
+        self.drop_last = drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        _set_epoch(self.sampler, epoch)
+
+    def __len__(self) -> int:
+        return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.as_tensor(np.fromiter(iter(self.sampler), dtype=np.int64), device=self.device)
+        stop = (order.shape[0] // self.batch_size) * self.batch_size if self.drop_last else order.shape[0]
+        for start in range(0, stop, self.batch_size):
+            index = order[start : start + self.batch_size]
+            images = self.images[index]
+            x = self.augment(images) if self.augment is not None else images.float().div_(255.0)
+            yield x, self.labels[index]
+
+
+class StreamTransform:
+    """Per-image transform of a Pillow image to uint8 ``[3, size, size]``.
+
+    Training: random-resized crop (area fraction U(scale), log-aspect U(log ratio), 10 tries then
+    a centre crop — torchvision's ``RandomResizedCrop``) and a horizontal flip with probability ½.
+    Evaluation: resize the shorter side to ``size · 256/224`` and take the centre ``size × size``.
+    """
+
+    def __init__(
+        self,
+        size: int = 224,
+        train: bool = True,
+        mean: Sequence[float] = (0.485, 0.456, 0.406),
+        std: Sequence[float] = (0.229, 0.224, 0.225),
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        resize_ratio: float = 256 / 224,
+    ) -> None:
+        self.size, self.train = int(size), bool(train)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.scale, self.ratio, self.resize_ratio = scale, ratio, resize_ratio
+
+    def crop_box(self, width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of the random-resized crop."""
+        area = width * height
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        for _ in range(10):
+            target = area * rng.uniform(*self.scale)
+            aspect = math.exp(rng.uniform(log_lo, log_hi))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                top = int(rng.integers(0, height - h + 1))
+                left = int(rng.integers(0, width - w + 1))
+                return left, top, left + w, top + h
+        in_ratio = width / height
+        if in_ratio < self.ratio[0]:
+            w, h = width, int(round(width / self.ratio[0]))
+        elif in_ratio > self.ratio[1]:
+            w, h = int(round(height * self.ratio[1])), height
+        else:
+            w, h = width, height
+        top, left = (height - h) // 2, (width - w) // 2
+        return left, top, left + w, top + h
+
+    def __call__(self, image: Any, rng: np.random.Generator) -> np.ndarray:
+        from PIL import Image
+
+        size = self.size
+        if self.train:
+            box = self.crop_box(image.width, image.height, rng)
+            image = image.resize((size, size), Image.BILINEAR, box=box)
+            if rng.random() < 0.5:
+                image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        else:
+            short = int(round(size * self.resize_ratio))
+            scale = short / min(image.width, image.height)
+            new_w, new_h = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+            image = image.resize((new_w, new_h), Image.BILINEAR)
+            left, top = (new_w - size) // 2, (new_h - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+class _FileDataset(torch.utils.data.Dataset):
+    """Keys are (index, epoch, position); only paths are held."""
+
+    def __init__(self, paths: Sequence[str], labels: Sequence[int], transform: StreamTransform, seed: int):
+        self.paths, self.labels, self.transform, self.seed = paths, labels, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+        index, epoch, position = key
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, epoch, position])))
+        return self.transform(open_rgb(self.paths[index]), rng), int(self.labels[index])
+
+
+class _BatchKeys:
+    def __init__(self, loader: StreamingLoader) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        loader = self.loader
+        batch: list[tuple[int, int, int]] = []
+        for position, index in enumerate(loader.sampler):
+            batch.append((int(index), loader.epoch, position))
+            if len(batch) == loader.batch_size:
+                yield batch
+                batch = []
+        if batch and not loader.drop_last:
+            yield batch
+
+
+def _collate(items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.stack([a for a, _ in items])), torch.tensor([y for _, y in items], dtype=torch.int64)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+class StreamingLoader:
+    """Batches decoded from image files by ``workers`` DataLoader processes (Pillow).
+
+    Memory holds the path list and the batches in flight (``workers × prefetch``), not the images:
+    it does not grow with the number of images. Normalisation is applied to the uint8 batch in the
+    main process: ``x = (u8 / 255 − mean) / std``.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: torch.Tensor | Sequence[int],
+        batch_size: int,
+        sampler: Iterable[int] | None = None,
+        transform: StreamTransform | None = None,
+        workers: int = 0,
+        drop_last: bool = False,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        channels_last: bool = False,
+    ) -> None:
+        if len(paths) != len(labels):
+            raise ValueError(f"{len(labels)} labels for {len(paths)} paths")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        self.transform = transform or StreamTransform()
+        label_list = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
+        self.dataset = _FileDataset(paths, label_list, self.transform, seed)
+        self.batch_size, self.drop_last, self.workers = batch_size, drop_last, workers
+        self.sampler = sampler if sampler is not None else range(len(paths))
+        self.epoch = 0
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.mean = torch.tensor(self.transform.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(self.transform.std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        _set_epoch(self.sampler, epoch)
+
+    def __len__(self) -> int:
+        return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=_BatchKeys(self),
+            num_workers=self.workers,
+            collate_fn=_collate,
+            worker_init_fn=_worker_init if self.workers else None,
+            pin_memory=self.device.type == "cuda",
+        )
+        mean, std = self.mean.to(self.device), self.std.to(self.device)
+        for images, labels in loader:
+            x = images.to(self.device, non_blocking=True).float().div_(255.0).sub_(mean).div_(std)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, labels.to(self.device, non_blocking=True)

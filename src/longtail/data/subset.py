@@ -1,0 +1,189 @@
+"""Seeded, machine-independent long-tailed subsets, held-out splits and test distributions.
+
+SPEC §1. Which examples are kept depends only on (labels, counts, seed, class order): each class
+draws from its own PCG64 stream seeded with ``SeedSequence([seed, purpose, class])`` and keeps
+the examples with the smallest uniform keys (a seeded shuffle, then the first n_i — as the LDAM
+reference code does with ``np.random.shuffle``). Uniform doubles of PCG64 are part of numpy's
+stable stream contract, and a stable argsort breaks no ties by platform, so the same indices come
+out on every machine; :func:`fingerprint` pins them in a short hash stored with each run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from longtail.errors import ConfigError, DataError
+
+CLASS_ORDERS = ("natural", "reversed", "permuted")
+
+# Stream tags: the subset, the held-out split, the class permutation and the test distribution
+# draw from unrelated streams even with the same seed.
+_TAG_SUBSET, _TAG_HELDOUT, _TAG_ORDER, _TAG_TEST = 0, 1, 2, 3
+
+
+def _rng(seed: int, tag: int, *extra: int) -> np.random.Generator:
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), tag, *extra])))
+
+
+def _labels_array(labels: object) -> np.ndarray:
+    array = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels)  # type: ignore[union-attr]
+    if array.ndim != 1:
+        raise DataError(f"labels must be a 1-d array, got shape {array.shape}")
+    if array.size and array.min() < 0:
+        raise DataError(f"labels must be >= 0, found {int(array.min())}")
+    return array.astype(np.int64, copy=False)
+
+
+def _shuffled(indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    keys = rng.random(indices.shape[0])
+    return indices[np.argsort(keys, kind="stable")]
+
+
+def class_rank_order(num_classes: int, class_order: str = "natural", seed: int = 0) -> list[int]:
+    """The class that receives the r-th largest count, for r = 0 … C−1 (SPEC §9).
+
+    ``natural``: class r (class 0 largest, as in the papers); ``reversed``: class C−1−r;
+    ``permuted``: a permutation drawn from ``seed``.
+    """
+    if class_order == "natural":
+        return list(range(num_classes))
+    if class_order == "reversed":
+        return list(range(num_classes - 1, -1, -1))
+    if class_order == "permuted":
+        keys = _rng(seed, _TAG_ORDER).random(num_classes)
+        return np.argsort(keys, kind="stable").tolist()
+    raise ConfigError(f"unknown class order {class_order!r}; use one of: {', '.join(CLASS_ORDERS)}")
+
+
+def per_class_counts(
+    profile_counts: Sequence[int], class_order: str = "natural", seed: int = 0
+) -> list[int]:
+    """Counts indexed by class label: profile count r goes to ``class_rank_order(...)[r]``."""
+    ranks = class_rank_order(len(profile_counts), class_order, seed)
+    counts = [0] * len(profile_counts)
+    for rank, cls in enumerate(ranks):
+        counts[cls] = int(profile_counts[rank])
+    return counts
+
+
+def longtail_indices(
+    labels: object,
+    class_counts: Sequence[int],
+    seed: int,
+    class_order: str = "natural",
+) -> np.ndarray:
+    """Sorted int64 indices of a long-tailed subset of a (balanced) labelled set.
+
+    ``class_counts`` is the profile, largest first (:func:`~longtail.data.profiles.longtail_counts`);
+    ``class_order`` decides which label gets which count (:func:`class_rank_order`). For each class
+    c the kept examples are the first n_c of a seeded shuffle of its examples.
+    """
+    array = _labels_array(labels)
+    counts = per_class_counts(class_counts, class_order, seed)
+    available = np.bincount(array, minlength=len(counts))
+    if available.shape[0] > len(counts):
+        raise DataError(
+            f"labels go up to {available.shape[0] - 1} but only {len(counts)} class counts were given"
+        )
+    kept = []
+    for cls, wanted in enumerate(counts):
+        if wanted > available[cls]:
+            raise DataError(
+                f"class {cls} has {available[cls]} examples, fewer than the {wanted} asked for; "
+                "lower N_max or the imbalance ratio"
+            )
+        members = np.flatnonzero(array == cls)
+        kept.append(_shuffled(members, _rng(seed, _TAG_SUBSET, cls))[:wanted])
+    return np.sort(np.concatenate(kept)).astype(np.int64) if kept else np.zeros(0, np.int64)
+
+
+def fingerprint(indices: Sequence[int] | np.ndarray) -> str:
+    """sha256 of the indices as int64 little-endian bytes, first 16 hex characters."""
+    data = np.ascontiguousarray(np.asarray(indices, dtype="<i8")).tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def heldout_split(labels: object, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A balanced held-out split of K = ``per_class`` examples per class (CDT paper, appendix B.6).
+
+    Returns ``(train_idx, heldout_idx)``, both sorted, disjoint, covering every index. Classes with
+    fewer than K + 1 examples (the held-out split must not take a class's last training example)
+    are left out of the held-out split with a warning naming them. K < 0, or K larger than what
+    every class can give, is an error. K = 0 returns everything as training data.
+    """
+    array = _labels_array(labels)
+    if per_class < 0:
+        raise ConfigError(f"held-out examples per class must be >= 0, got {per_class}")
+    all_idx = np.arange(array.shape[0], dtype=np.int64)
+    if per_class == 0:
+        return all_idx, np.zeros(0, np.int64)
+    available = np.bincount(array)
+    present = np.flatnonzero(available > 0)
+    eligible = [int(c) for c in present if available[c] > per_class]
+    if not eligible:
+        raise DataError(
+            f"held-out split asks for {per_class} examples per class but the largest class has "
+            f"{int(available.max()) if available.size else 0}; use fewer held-out examples per class "
+            "(every class must keep at least one training example)"
+        )
+    skipped = [int(c) for c in present if available[c] <= per_class]
+    if skipped:
+        warnings.warn(
+            f"held-out split: {len(skipped)} classes have {per_class} or fewer examples and are left "
+            f"out of it: {', '.join(map(str, skipped[:50]))}{' …' if len(skipped) > 50 else ''}",
+            stacklevel=2,
+        )
+    held = [
+        _shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_HELDOUT, c))[:per_class] for c in eligible
+    ]
+    heldout = np.sort(np.concatenate(held)).astype(np.int64)
+    mask = np.ones(array.shape[0], dtype=bool)
+    mask[heldout] = False
+    return all_idx[mask], heldout
+
+
+def distribution_counts(available: Sequence[int], proportions: Sequence[float]) -> list[int]:
+    """The largest counts n_c = floor(s · p_c) with n_c ≤ available_c for every class.
+
+    s = min over classes with p_c > 0 of available_c / p_c, computed exactly (proportions read as
+    the decimals they print as), so the class that binds keeps all its examples.
+    """
+    if len(proportions) != len(available):
+        raise ConfigError(
+            f"test distribution has {len(proportions)} proportions but the data set has "
+            f"{len(available)} classes"
+        )
+    fractions = []
+    for p in proportions:
+        if not math.isfinite(float(p)) or p < 0:
+            raise ConfigError(f"test distribution proportions must be finite and >= 0, got {p}")
+        fractions.append(Fraction(str(float(p))))
+    if not any(fractions):
+        raise ConfigError("test distribution proportions are all zero; give at least one positive value")
+    scale = min(Fraction(int(a)) / p for a, p in zip(available, fractions) if p > 0)
+    return [math.floor(scale * p) for p in fractions]
+
+
+def apply_test_distribution(labels: object, proportions: Sequence[float], seed: int) -> np.ndarray:
+    """Sorted indices of a subset of a balanced test set following known class proportions.
+
+    The LDAM paper (appendix C.5) evaluates with a known non-uniform test label distribution;
+    this draws it from the balanced test set: class c keeps n_c examples
+    (:func:`distribution_counts`), chosen by a seeded shuffle.
+    """
+    array = _labels_array(labels)
+    available = np.bincount(array, minlength=len(proportions)).tolist()
+    counts = distribution_counts(available, proportions)
+    kept = [
+        _shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_TEST, c))[:n]
+        for c, n in enumerate(counts)
+    ]
+    return np.sort(np.concatenate(kept)).astype(np.int64)

@@ -1,0 +1,79 @@
+"""Tiny-ImageNet-200 (Stanford CS231n): 200 classes, 500 training and 50 validation 64×64 images each.
+
+Layout ``tiny-imagenet-200/{wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG,
+val/val_annotations.txt}``; the validation set (labels in ``val_annotations.txt``) serves as the
+test set, as in the LDAM and CDT papers. The images are small: they are decoded once and held as one
+uint8 tensor.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from longtail.data.images import read_rgb_array
+from longtail.data.split import Split
+from longtail.errors import DataError
+
+FOLDER = "tiny-imagenet-200"
+SIZE = (64, 64)
+
+
+def _find(root: Path) -> Path:
+    for candidate in (root / FOLDER, root):
+        if (candidate / "wnids.txt").is_file():
+            return candidate
+    raise DataError(f"no {FOLDER}/wnids.txt under {root}; pass --root to the folder holding {FOLDER}/")
+
+
+def _decode_all(paths: list[str]) -> torch.Tensor:
+    images = np.empty((len(paths), 3, *SIZE), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        images[i] = read_rgb_array(path, SIZE)
+    return torch.from_numpy(images)
+
+
+def tiny_imagenet_files(root: str | Path, train: bool) -> tuple[list[str], list[int], list[str]]:
+    """(paths, labels, wnids) of one split, without decoding."""
+    folder = _find(Path(root))
+    wnids = [line.strip() for line in (folder / "wnids.txt").read_text().splitlines() if line.strip()]
+    index = {w: i for i, w in enumerate(wnids)}
+    paths: list[str] = []
+    labels: list[int] = []
+    if train:
+        for label, wnid in enumerate(wnids):
+            images_dir = folder / "train" / wnid / "images"
+            if not images_dir.is_dir():
+                raise DataError(f"missing Tiny-ImageNet folder {images_dir}; the data set is incomplete")
+            files = sorted(e.name for e in os.scandir(images_dir) if e.name.upper().endswith(".JPEG"))
+            if not files:
+                raise DataError(f"Tiny-ImageNet folder {images_dir} holds no .JPEG image")
+            paths.extend(str(images_dir / f) for f in files)
+            labels.extend([label] * len(files))
+    else:
+        annotations = folder / "val" / "val_annotations.txt"
+        if not annotations.is_file():
+            raise DataError(f"missing Tiny-ImageNet file {annotations}; the data set is incomplete")
+        for number, line in enumerate(annotations.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) < 2:
+                raise DataError(f"{annotations} line {number}: expected '<file>\\t<wnid>\\t…', got {line!r}")
+            if fields[1] not in index:
+                raise DataError(
+                    f"{annotations} line {number}: class {fields[1]!r} is not in wnids.txt "
+                    f"(label outside the {len(wnids)} classes)"
+                )
+            paths.append(str(folder / "val" / "images" / fields[0]))
+            labels.append(index[fields[1]])
+    return paths, labels, wnids
+
+
+def load_tiny_imagenet(root: str | Path, train: bool) -> Split:
+    """Tiny-ImageNet-200: 100,000 training / 10,000 validation images of 200 classes, 64×64 RGB."""
+    paths, labels, wnids = tiny_imagenet_files(root, train)
+    return Split(labels=torch.tensor(labels, dtype=torch.int64), classes=wnids, images=_decode_all(paths))

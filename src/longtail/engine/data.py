@@ -1,0 +1,186 @@
+"""The engine's view of the data layer: build the long-tailed splits and make per-epoch loaders.
+
+In-memory image sets (CIFAR, (Fashion-)MNIST, Tiny-ImageNet) use
+:class:`~longtail.data.loaders.TensorLoader` with a :class:`~longtail.data.augment.BatchAugment`
+whose generator is re-seeded from ``(train.seed, epoch)`` at each epoch start; streamed sets
+(image folders, iNaturalist) use :class:`~longtail.data.loaders.StreamingLoader`, whose per-image
+randomness is a function of ``(train.seed, epoch, position)``. The training sampler of each epoch
+comes from the re-balancing schedule (``SAMPLERS.create``) and is sharded over distributed ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from longtail.config import Config
+from longtail.engine.distributed import DistInfo
+from longtail.errors import ConfigError
+
+
+@dataclass
+class EvalData:
+    """A split to evaluate (test or held-out): yields normalised, un-augmented batches."""
+
+    split: Any
+    info: Any
+    device: torch.device
+    workers: int = 0
+    channels_last: bool = False
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.split.labels
+
+    def batches(self, indices: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(x, y)`` of the examples at ``indices``, in order, ``batch_size`` at a time."""
+        from longtail.data.augment import BatchAugment
+        from longtail.data.loaders import StreamingLoader, StreamTransform, TensorLoader
+
+        if len(indices) == 0:
+            return iter(())
+        labels = self.split.labels[indices]
+        if self.split.images is not None:
+            normalise = BatchAugment(self.info.mean, self.info.std, pad=0, flip=False)
+            return iter(TensorLoader(self.split.images[indices], labels, batch_size, None, normalise, self.device))
+        transform = StreamTransform(self.info.image_size, train=False, mean=self.info.mean, std=self.info.std)
+        paths = [self.split.paths[i] for i in indices.tolist()]
+        return iter(StreamingLoader(paths, labels, batch_size, None, transform, self.workers, device=self.device))
+
+
+class EpochLoader:
+    """A training loader for one epoch plus the name of its sampler (for the log)."""
+
+    def __init__(self, loader: Any, sampler_name: str) -> None:
+        self.loader = loader
+        self.sampler_name = sampler_name
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return iter(self.loader)
+
+
+class TrainData:
+    """The built long-tailed data of a run and its loaders."""
+
+    def __init__(self, config: Config, dist: DistInfo, device: torch.device) -> None:
+        from longtail.data import build_longtail
+
+        cfg = config.data
+        self.config = config
+        self.dist = dist
+        self.device = device
+        self.data = build_longtail(
+            cfg.name,
+            root=cfg.root,
+            profile=cfg.profile,
+            imbalance_ratio=cfg.imbalance_ratio,
+            minority_fraction=cfg.minority_fraction,
+            seed=cfg.seed,
+            class_order=cfg.class_order,
+            heldout_per_class=cfg.heldout_per_class,
+            test_distribution=cfg.test_distribution,
+        )
+        self.info = self.data.info
+        if self.info.kind == "text":
+            raise ConfigError(
+                f"data set {cfg.name!r} is text; `longtail train` trains image models only for now — "
+                "use the imdb reader and the bilstm model from Python"
+            )
+        batch = config.optim.batch_size
+        if batch % dist.world_size:
+            raise ConfigError(
+                f"optim.batch_size={batch} is the global batch and must divide evenly between "
+                f"{dist.world_size} processes; use a multiple of {dist.world_size}"
+            )
+        self.batch_per_rank = batch // dist.world_size
+        self.augment = None
+        if self.data.train.images is not None:
+            from longtail.data.augment import BatchAugment
+
+            pad, flip = (cfg.pad, cfg.flip) if cfg.augment else (0, False)
+            self.augment = BatchAugment(self.info.mean, self.info.std, pad=pad, flip=flip, seed=config.train.seed)
+        self._loaders: dict[str, Any] = {}
+        channels_last = config.runtime.channels_last
+        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last)
+        self.heldout = (
+            EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last)
+            if self.data.heldout is not None
+            else None
+        )
+        self.train_eval = EvalData(self.data.train, self.info, device, cfg.workers, channels_last)
+
+    # --- what the trainer reads ---------------------------------------------------------------------
+    @property
+    def class_counts(self) -> list[int]:
+        return list(self.data.class_counts)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.data.fingerprint
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.data.num_classes)
+
+    @property
+    def channels(self) -> int | None:
+        return self.info.channels
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.data.train.classes)
+
+    # --- loaders ----------------------------------------------------------------------------------
+    def train_loader(self, choice: tuple[str, dict[str, Any]], epoch: int) -> EpochLoader:
+        """The loader of ``epoch`` with the sampler ``choice = (name, params)`` (cached per choice)."""
+        from longtail.registry import SAMPLERS
+
+        name, params = choice
+        key = f"{name}:{sorted(params.items())!r}"
+        if key not in self._loaders:
+            train = self.data.train
+            sampler = SAMPLERS.create(
+                name,
+                labels=train.labels,
+                seed=self.config.train.seed,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+                **params,
+            )
+            self._loaders[key] = self._make_loader(train, sampler)
+        loader = self._loaders[key]
+        loader.set_epoch(epoch)
+        return EpochLoader(loader, name)
+
+    def _make_loader(self, train: Any, sampler: Any) -> Any:
+        from longtail.data.loaders import StreamingLoader, StreamTransform, TensorLoader
+
+        drop_last = self.config.train.drop_last
+        if train.images is not None:
+            return TensorLoader(train.images, train.labels, self.batch_per_rank, sampler, self.augment, self.device, drop_last)
+        transform = StreamTransform(self.info.image_size, train=self.config.data.augment, mean=self.info.mean, std=self.info.std)
+        return StreamingLoader(
+            train.paths, train.labels, self.batch_per_rank, sampler, transform, self.config.data.workers,
+            drop_last=drop_last, seed=self.config.train.seed, device=self.device,
+        )
+
+    def reseed_augment(self, seed: int) -> None:
+        """Start the augmentation stream of an epoch from a seed derived from (train.seed, epoch)."""
+        if self.augment is not None:
+            self.augment.generator.manual_seed(seed)
+
+    def augment_state(self) -> dict[str, Any]:
+        return self.augment.state_dict() if self.augment is not None else {}
+
+
+def build_data(config: Config, dist: DistInfo, device: torch.device) -> TrainData:
+    return TrainData(config, dist, device)

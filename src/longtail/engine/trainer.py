@@ -1,0 +1,505 @@
+"""The training loop: one readable :func:`fit` with named phases.
+
+build data → model → loss and re-balancing schedule → optimiser → resume → for each epoch: apply the
+schedule's state (class weights, sampler, loss parameters) → train → evaluate (every ``eval.every``
+epochs and after the last) → log → checkpoint. Then ``results.json``.
+
+Exact resume. Every random stream is derived from ``(train.seed, epoch)``: the sampler's draw
+(``set_epoch``), the augmentation generator (re-seeded at each epoch start) and torch's global
+generator (re-seeded at each epoch start, for anything else, e.g. dropout); the model's
+initialisation is drawn from ``train.seed``; the learning rate and the re-balancing state are pure
+functions of the epoch. A checkpoint written at the end of epoch e therefore holds everything that
+epoch e + 1 depends on (parameters, buffers, optimiser moments, loss parameters, best-so-far), and a
+run killed at any moment and resumed from its last checkpoint reproduces the uninterrupted run
+bit-for-bit on CPU (same thread count). The global RNG states are saved too.
+
+No host sync per step: the epoch's loss sum, correct count and the first non-finite step are kept
+as device tensors and read once at the end of the epoch. A NaN/inf loss stops the run at the end of
+that epoch with the epoch and step named; no checkpoint is written for it, so the last good one is
+kept.
+
+Distributed (``torchrun``): DDP with SyncBatchNorm, ``optim.batch_size`` is the global batch split
+evenly between ranks, the samplers shard each epoch's global draw by position, so that step s of
+every rank together is exactly step s of a one-process run with the same global batch. DDP averages
+the ranks' gradients; since each rank's loss is a weighted mean Σ w ℓ / Σ w over its own shard, the
+loss of each rank is rescaled by (its weight sum × world size / the all-reduced weight sum), which
+makes the averaged gradient that of the global weighted mean (exactly as one process computes it).
+Evaluation shards the test set without padding and sums confusion-matrix counts over ranks.
+Augmentation draws per rank, so a distributed run with augmentation is a different (equally valid)
+random stream than the one-process run; without augmentation they agree to float tolerance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from longtail.config import Config, save_config
+from longtail.engine import distributed
+from longtail.engine.accel import Accel, autocast, maybe_compile, prepare_input, prepare_model
+from longtail.engine.checkpoint import (
+    get_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_temp_files,
+    save_checkpoint,
+    set_rng_state,
+)
+from longtail.engine.data import TrainData, build_data
+from longtail.engine.evaluate import evaluate
+from longtail.engine.optim import build_optimizer, learning_rate, set_lr
+from longtail.errors import ConfigError, LongtailError
+from longtail.tracking import MetricsLog, Progress, TensorBoardLog, write_json
+
+
+class TrainingDiverged(LongtailError):
+    """The loss became NaN or infinite."""
+
+
+def derived_seed(seed: int, epoch: int, stream: str) -> int:
+    """A 63-bit seed for one random stream that depends only on (seed, epoch, stream name)."""
+    digest = hashlib.sha256(f"longtail-{stream}:{int(seed)}:{int(epoch)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class RunPaths:
+    """The files of a run directory."""
+
+    root: Path
+    config: Path = field(init=False)
+    metrics: Path = field(init=False)
+    results: Path = field(init=False)
+    checkpoints: Path = field(init=False)
+    events: Path = field(init=False)
+    snapshots: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = self.root / "config.yaml"
+        self.metrics = self.root / "metrics.jsonl"
+        self.results = self.root / "results.json"
+        self.checkpoints = self.root / "checkpoints"
+        self.events = self.root / "events"
+        self.snapshots = self.root / "snapshots"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------------
+
+
+def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Train ``config`` into ``out_dir`` (or continue the run there with ``resume=True``).
+
+    Returns the content of ``results.json``: the LAST epoch's test metrics (``top1``, ``top5``,
+    ``balanced_accuracy``, ``balanced_error``, ``per_class``, ``groups``), ``epochs``, ``seed``,
+    ``class_counts``, ``fingerprint``, ``timing``, and ``best_on_test_top1`` only when
+    ``train.report_best_on_test`` is set.
+    """
+    paths = RunPaths(Path(out_dir))
+    accel = Accel(
+        device=config.runtime.device,
+        channels_last=config.runtime.channels_last,
+        precision=config.runtime.precision,
+        compile=config.runtime.compile,
+    )
+    dist = distributed.setup(accel.torch_device)
+    if dist.enabled and accel.torch_device.type == "cuda":
+        accel.device = f"cuda:{dist.local_rank}"
+    device = accel.torch_device
+    if config.runtime.num_threads > 0:
+        torch.set_num_threads(config.runtime.num_threads)
+    epochs = config.train.epochs
+    seed = config.train.seed
+
+    # --- 1. data --------------------------------------------------------------------------------
+    data = build_data(config, dist, device)
+    class_counts = data.class_counts
+
+    # --- 2. model (initialisation drawn from train.seed) ----------------------------------------
+    model = build_model(config, data)
+    if dist.enabled:
+        model = distributed.convert_batchnorm(model, device)
+    prepare_model(model, accel)
+
+    # --- 3. loss and re-balancing schedule ------------------------------------------------------
+    loss_fn, schedule = build_loss(config, class_counts, model)
+    loss_fn.to(device)
+
+    # --- 4. optimiser (the lr is a pure function of epoch and step, see engine.optim) -----------
+    optimizer = build_optimizer(config.optim, model)
+    scaler = torch.amp.GradScaler(device.type) if config.runtime.precision == "fp16" else None
+
+    # --- 5. fresh start or resume ---------------------------------------------------------------
+    start_epoch = 0
+    best: dict[str, Any] = {"top1": None, "epoch": None}
+    elapsed = 0.0
+    last_report: dict[str, Any] | None = None
+    if resume and (ckpt_path := latest_checkpoint(paths.checkpoints)) is not None:
+        state = load_checkpoint(ckpt_path)
+        if state["fingerprint"] != data.fingerprint:
+            raise LongtailError(
+                f"checkpoint {ckpt_path} was trained on training subset {state['fingerprint']} but the "
+                f"config now builds {data.fingerprint}; the data changed — start a new run with --out"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        loss_fn.load_state_dict(state["loss"])
+        set_rng_state(state["rng"])
+        start_epoch = int(state["epoch"])
+        best = dict(state["best"])
+        elapsed = float(state["timing"]["seconds"])
+        last_report = state.get("last_report") or None
+    if dist.is_main:
+        paths.root.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(paths.checkpoints)
+        save_config(config, paths.config)
+        MetricsLog(paths.metrics).truncate_after(start_epoch)
+    distributed.barrier(dist)
+
+    train_model = wrap_distributed(maybe_compile(model, accel), dist, device)
+    tensorboard = TensorBoardLog(paths.events) if dist.is_main else None
+    metrics_log = MetricsLog(paths.metrics)
+    progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
+    if start_epoch > 0:
+        progress.message(f"resuming {paths.root} after epoch {start_epoch}/{epochs}")
+
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+
+        # --- re-balancing state of this epoch (a pure function of the epoch) -------------------
+        rebalance = schedule.at_epoch(epoch)
+        loss_fn.set_class_weights(rebalance.class_weights)
+        if rebalance.loss_params:
+            loss_fn.set_params(**rebalance.loss_params)
+        loader = data.train_loader(sampler_choice(config, rebalance), epoch)
+
+        # --- every random stream of the epoch from (seed, epoch) -------------------------------
+        torch.manual_seed(derived_seed(seed, epoch, "global"))
+        data.reseed_augment(derived_seed(seed, epoch, "augment"))
+
+        # --- train ------------------------------------------------------------------------------
+        stats = train_one_epoch(
+            train_model, loss_fn, optimizer, scaler, loader, accel, config, epoch, dist, progress
+        )
+        if stats["first_bad_step"] is not None:
+            previous = latest_checkpoint(paths.checkpoints)
+            kept = f"last good checkpoint {previous} kept" if previous else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"the training loss became NaN or infinite at epoch {epoch + 1}, step "
+                f"{stats['first_bad_step'] + 1}; stopped ({kept}) — lower optim.lr, check the data, or "
+                "use runtime.precision=fp32"
+            )
+
+        # --- evaluate ---------------------------------------------------------------------------
+        last_epoch = epoch + 1 == epochs
+        every = config.eval.every
+        report = None
+        if last_epoch or (every > 0 and (epoch + 1) % every == 0):
+            report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
+            last_report = report
+            if best["top1"] is None or report["top1"] > best["top1"]:
+                best = {"top1": report["top1"], "epoch": epoch + 1}
+        seconds = time.perf_counter() - started
+        elapsed += seconds
+
+        # --- log --------------------------------------------------------------------------------
+        record = {
+            "epoch": epoch + 1,
+            "lr": stats["lr"],
+            "train_loss": stats["loss"],
+            "train_acc": stats["accuracy"],
+            "sampler": loader.sampler_name,
+        }
+        if report is not None:
+            record.update(
+                test_top1=report["top1"],
+                test_top5=report["top5"],
+                test_balanced_accuracy=report["balanced_accuracy"],
+                **{f"test_{g}": v["accuracy"] for g, v in report["groups"].items()},
+            )
+        record["seconds"] = seconds
+        if dist.is_main:
+            metrics_log.append(record)
+            assert tensorboard is not None
+            tensorboard.log(record, epoch + 1)
+        progress.end_epoch(record)
+
+        # --- checkpoint and analysis snapshots --------------------------------------------------
+        if dist.is_main and (last_epoch or (epoch + 1) % config.train.checkpoint_every == 0):
+            save_checkpoint(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": {"kind": config.optim.schedule, "epoch": epoch + 1},
+                    "augment": data.augment_state(),
+                    "rng": get_rng_state(),
+                    "epoch": epoch + 1,
+                    "config": config.to_dict(),
+                    "fingerprint": data.fingerprint,
+                    "class_counts": list(class_counts),
+                    "best": best,
+                    "loss": loss_fn.state_dict(),
+                    "timing": {"seconds": elapsed},
+                    "last_report": last_report or {},
+                },
+                paths.checkpoints,
+                keep=config.train.checkpoint_keep,
+            )
+        track = config.analysis.track_every
+        if dist.is_main and track > 0 and ((epoch + 1) % track == 0 or last_epoch):
+            save_snapshot(paths.snapshots, model, epoch + 1, config, data)
+        distributed.barrier(dist)
+
+    if tensorboard is not None:
+        tensorboard.close()
+
+    # --- results: the last epoch's evaluation ---------------------------------------------------
+    if last_report is None:  # resumed a finished run whose checkpoint predates the report
+        last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
+    results = build_results(config, data, last_report, best, elapsed, dist)
+    if dist.is_main:
+        write_json(paths.results, results)
+    distributed.barrier(dist)
+    return results
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    loader: Any,
+    accel: Accel,
+    config: Config,
+    epoch: int,
+    dist: distributed.DistInfo,
+    progress: Progress,
+) -> dict[str, Any]:
+    """One pass over ``loader``; returns mean loss, accuracy, lr and the first non-finite step (or None).
+
+    Loss sum, correct count and the first bad step stay on the device; one sync at the end.
+    """
+    device = accel.torch_device
+    model.train()
+    steps = len(loader)
+    per_iteration = config.optim.step_every == "iteration"
+    lr = learning_rate(config.optim, config.train.epochs, epoch, 0, steps)
+    set_lr(optimizer, lr)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    first_bad = torch.full((), steps, dtype=torch.int64, device=device)
+    seen = 0
+    progress.start_epoch(epoch, steps)
+    for step, (x, y) in enumerate(loader):
+        if per_iteration:
+            set_lr(optimizer, learning_rate(config.optim, config.train.epochs, epoch, step, steps))
+        x = prepare_input(x, accel)
+        y = y.to(device, non_blocking=True)
+        with autocast(accel):
+            _, logits = model(x)
+        loss = loss_fn(logits, y)
+        objective = loss * distributed_loss_scale(loss_fn, y, dist) if dist.enabled else loss
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(objective).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            objective.backward()
+            optimizer.step()
+        detached = loss.detach()
+        loss_sum += detached.double() * y.shape[0]
+        correct += (logits.detach().argmax(dim=1) == y).sum()
+        first_bad = torch.where(
+            torch.isfinite(detached) | (first_bad < steps), first_bad, torch.full_like(first_bad, step)
+        )
+        seen += y.shape[0]
+        progress.step()
+    # The one host sync of the epoch (and the cross-rank reduction).
+    totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
+    distributed.all_reduce_sum(totals, dist)
+    distributed.all_reduce_min(first_bad, dist)
+    loss_total, correct_total, count = totals.tolist()
+    bad = int(first_bad)
+    if per_iteration:
+        lr = learning_rate(config.optim, config.train.epochs, epoch, steps - 1, steps)
+    return {
+        "loss": loss_total / count if count else float("nan"),
+        "accuracy": correct_total / count if count else float("nan"),
+        "lr": lr,
+        "first_bad_step": None if bad >= steps else bad,
+    }
+
+
+def distributed_loss_scale(loss_fn: nn.Module, targets: torch.Tensor, dist: distributed.DistInfo) -> torch.Tensor:
+    """Factor turning this rank's weighted-mean loss into its share of the global weighted mean.
+
+    Rank r's loss is L_r = Σ_{i∈r} w_i ℓ_i / W_r. DDP averages gradients over R ranks, so scaling
+    L_r by W_r · R / Σ_r W_r makes the average Σ_all w_i ℓ_i / Σ_all w_i. (One all-reduce of a
+    scalar per step; no host sync.)
+    """
+    weights = effective_class_weights(loss_fn)
+    if weights is None:
+        local = torch.tensor(float(targets.numel()), device=targets.device)
+    else:
+        local = weights.to(targets.device)[targets].sum().float()
+    total = local.detach().clone()
+    distributed.all_reduce_sum(total, dist)
+    return (local * dist.world_size / total).detach()
+
+
+def effective_class_weights(loss_fn: nn.Module) -> torch.Tensor | None:
+    """The per-class weights w with which ``loss_fn`` takes its weighted mean (None = uniform)."""
+    if getattr(loss_fn, "variant", None) == "reference-code":
+        return None  # the reference-code focal loss takes a plain mean of weighted terms
+    weights = getattr(loss_fn, "class_weights", None)
+    own = getattr(loss_fn, "own_weights", None)
+    if own is not None:
+        weights = own if weights is None else weights * own
+    return weights
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------------
+
+
+def build_model(config: Config, data: TrainData) -> nn.Module:
+    """The model, initialised from ``train.seed`` (unless ``model.params.seed`` is given)."""
+    from longtail.models import create_model
+
+    params = dict(config.model.params)
+    if data.channels:
+        params.setdefault("in_channels", data.channels)
+    params.setdefault("seed", config.train.seed)
+    # Anything drawn from the global generator during construction is seeded too.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(config.train.seed, 0, "model"))
+        return create_model(config.model.name, num_classes=data.num_classes, head=config.model.head, **params)
+
+
+def build_loss(config: Config, class_counts: list[int], model: nn.Module) -> tuple[nn.Module, Any]:
+    """The loss from the class counts, checked against the model's head; the re-balancing schedule."""
+    from longtail.losses import create_loss
+    from longtail.models import NormedLinearHead
+    from longtail.registry import SCHEDULES
+
+    loss_fn = create_loss(config.loss.name, class_counts, **config.loss.params)
+    normed = isinstance(getattr(model, "head", None), NormedLinearHead)
+    if getattr(loss_fn, "requires_normed_head", False) and not normed:
+        raise ConfigError(
+            f"loss {config.loss.name!r} works on cosine logits; set model.head=normed-linear"
+        )
+    schedule = SCHEDULES.create(config.rebalance.name, class_counts=class_counts, **config.rebalance.params)
+    return loss_fn, schedule
+
+
+def sampler_choice(config: Config, rebalance: Any) -> tuple[str, dict[str, Any]]:
+    """The epoch's sampler: the schedule's, or ``sampler.name`` where the schedule says ``instance``."""
+    name = rebalance.sampler
+    if name == "instance" and config.sampler.name is not None:
+        name = config.sampler.name
+    params = dict(config.sampler.params) if config.sampler.name in (None, name) else {}
+    params.update(rebalance.sampler_params or {})
+    if name == "progressive":
+        params.setdefault("total_epochs", config.train.epochs)
+    return name, params
+
+
+def wrap_distributed(model: nn.Module, dist: distributed.DistInfo, device: torch.device) -> nn.Module:
+    """DDP (the module itself when running one process); batch norm is made global by
+    :func:`distributed.convert_batchnorm` before the optimiser is built."""
+    if not dist.enabled:
+        return model
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+
+
+def save_snapshot(directory: Path, model: nn.Module, epoch: int, config: Config, data: TrainData) -> None:
+    """``snapshots/epoch-<e>.pt`` for ``longtail analyze``: model state, epoch, class counts, config."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"epoch-{epoch:04d}.pt"
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "epoch": epoch,
+            "class_counts": list(data.class_counts),
+            "config": config.to_dict(),
+            "fingerprint": data.fingerprint,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def build_results(
+    config: Config,
+    data: TrainData,
+    report: dict[str, Any],
+    best: dict[str, Any],
+    elapsed: float,
+    dist: distributed.DistInfo,
+) -> dict[str, Any]:
+    """``results.json``: the last epoch's report plus what identifies the run."""
+    results: dict[str, Any] = {
+        "top1": report["top1"],
+        "top5": report["top5"],
+        "balanced_accuracy": report["balanced_accuracy"],
+        "balanced_error": report["balanced_error"],
+        "per_class": report["per_class"],
+        "groups": report["groups"],
+        "num_test": report["num_test"],
+        "epochs": config.train.epochs,
+        "seed": config.train.seed,
+        "data_seed": config.data.seed,
+        "class_counts": list(data.class_counts),
+        "classes": list(data.classes),
+        "fingerprint": data.fingerprint,
+        "method": {
+            "model": config.model.name,
+            "head": config.model.head,
+            "loss": config.loss.name,
+            "rebalance": config.rebalance.name,
+        },
+        "reported": "last_epoch",
+    }
+    if config.train.report_best_on_test:
+        results["best_on_test_top1"] = best["top1"]
+        results["best_on_test_epoch"] = best["epoch"]
+    results["timing"] = {
+        "train_seconds": elapsed,
+        "seconds_per_epoch": elapsed / config.train.epochs if config.train.epochs else None,
+        "world_size": dist.world_size,
+    }
+    return results
+
+
+def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
+    """Refuse a non-empty ``out_dir`` unless resuming or overwriting; create it."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise LongtailError(f"--out {out} exists and is not a directory; choose another path")
+    non_empty = out.is_dir() and any(out.iterdir())
+    if non_empty and not resume:
+        if not overwrite:
+            raise LongtailError(
+                f"--out {out} already exists and is not empty; pass --overwrite to replace it or "
+                f"`longtail train --resume {out}` to continue it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

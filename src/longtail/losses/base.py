@@ -1,0 +1,176 @@
+"""``ClassCountLoss``: the base of every loss built from the training class counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from longtail.errors import ConfigError, LongtailError
+from longtail.rebalance._params import check_keywords
+from longtail.rebalance.weights import as_class_counts
+
+__all__ = ["ClassCountLoss"]
+
+
+class ClassCountLoss(nn.Module):
+    """Base class: a loss that knows the training class counts n_j and accepts per-class weights.
+
+    - ``class_counts``: float64 buffer [C] (saved in the state dict).
+    - ``class_weights``: float32 buffer [C] or None (uniform); set by a re-balancing schedule
+      with :meth:`set_class_weights`. They enter as Σ_i w_{y_i} ℓ_i / Σ_i w_{y_i}. A loss with its
+      own per-class weights (``weighted-ce``, ``class-balanced``) multiplies them with these.
+    - Hyper-parameters named in ``param_names`` can be changed during training with
+      :meth:`set_params` (e.g. CDT ``gamma`` for deferred CDT); they are saved in the state dict.
+    - ``forward(logits, targets)`` casts the logits to float32 and runs with autocast disabled,
+      so the loss is computed in fp32 whatever the model's precision; it returns the mean loss.
+
+    Subclasses set ``param_names``, assign those attributes before calling :meth:`_refresh`, and
+    implement :meth:`loss` (fp32 logits → scalar) and, if they hold derived constants,
+    :meth:`_refresh` (validate the parameters, recompute non-persistent buffers).
+    """
+
+    requires_normed_head: ClassVar[bool] = False
+    param_names: ClassVar[tuple[str, ...]] = ()
+
+    class_counts: torch.Tensor
+    class_weights: torch.Tensor | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ClassCountLoss:
+        check_keywords(cls, kwargs, "loss")
+        return super().__new__(cls)
+
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("class_counts", as_class_counts(class_counts))
+        self.register_buffer("class_weights", None)
+
+    # --- public API ---------------------------------------------------------------------------
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.class_counts.numel())
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The current hyper-parameters, ``{name: value}`` for each name in ``param_names``."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def set_class_weights(self, weights: Sequence[float] | torch.Tensor | None) -> None:
+        """Set per-class weights w [C] (non-negative, not all zero), or None for uniform weights."""
+        if weights is None:
+            self.class_weights = None
+            return
+        w = torch.as_tensor(weights, dtype=torch.float32).detach().clone()
+        if w.shape != (self.num_classes,):
+            raise ConfigError(
+                f"class weights must have one entry per class ({self.num_classes}), got shape {tuple(w.shape)}"
+            )
+        if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ConfigError(f"class weights must be finite, >= 0 and not all 0, got {w.tolist()}")
+        self.class_weights = w.to(self.class_counts.device)
+
+    def set_params(self, **params: Any) -> None:
+        """Change hyper-parameters (those in ``param_names``) and recompute what depends on them."""
+        for name in params:
+            if name not in self.param_names:
+                known = ", ".join(self.param_names) or "none"
+                raise ConfigError(
+                    f"loss {type(self).__name__} has no parameter {name!r} to set (known: {known}); "
+                    "check the loss / schedule pairing (e.g. deferred-cdt needs the cdt loss)"
+                )
+        old = self.params
+        for name, value in params.items():
+            setattr(self, name, value)
+        try:
+            self._refresh()
+        except Exception:
+            for name, value in old.items():
+                setattr(self, name, value)
+            self._refresh()
+            raise
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
+            raise LongtailError(
+                f"{type(self).__name__} expects logits of shape [batch, {self.num_classes}], "
+                f"got {tuple(logits.shape)}"
+            )
+        if targets.shape != logits.shape[:1] or targets.dtype not in (torch.int64, torch.int32, torch.uint8):
+            raise LongtailError(
+                f"{type(self).__name__} expects integer targets of shape [{logits.shape[0]}], "
+                f"got {targets.dtype} {tuple(targets.shape)}"
+            )
+        with torch.autocast(device_type=logits.device.type, enabled=False):
+            return self.loss(logits.float(), targets.long())
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The mean loss for fp32 ``logits`` [B, C] and int64 ``targets`` [B]."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+
+    # --- helpers for subclasses -----------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Validate hyper-parameters and recompute derived buffers (no-op by default)."""
+
+    def _weights_on(self, device: torch.device) -> torch.Tensor | None:
+        return None if self.class_weights is None else self.class_weights.to(device)
+
+    @staticmethod
+    def _float_param(value: Any, name: str, minimum: float | None = 0.0, strict: bool = False) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"loss parameter {name} must be a number, got {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConfigError(f"loss parameter {name} must be finite, got {value!r}")
+        if minimum is not None and (number < minimum or (strict and number == minimum)):
+            relation = ">" if strict else ">="
+            raise ConfigError(f"loss parameter {name} must be {relation} {minimum}, got {value!r}")
+        return number
+
+    @staticmethod
+    def _choice_param(value: Any, name: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise ConfigError(f"loss parameter {name} must be one of {', '.join(choices)}; got {value!r}")
+        return str(value)
+
+    # --- state dict: class_weights may be None, hyper-parameters ride as extra state ----------
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return self.params
+
+    def set_extra_state(self, state: Any) -> None:
+        if state:
+            self.set_params(**state)
+        else:
+            self._refresh()
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # A None buffer is invisible to nn.Module loading: make class_weights match the saved state
+        # (present → a tensor the loader copies into, absent → uniform) before the generic load.
+        key = prefix + "class_weights"
+        if key in state_dict and state_dict[key] is not None:
+            saved = state_dict[key]
+            self.class_weights = torch.empty(
+                saved.shape, dtype=torch.float32, device=self.class_counts.device
+            )
+        else:
+            self.class_weights = None
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )

@@ -1,0 +1,113 @@
+"""The registered samplers: instance, class-balanced (RS), square-root, power q, progressive.
+
+``SAMPLERS.create(name, labels=<int64 tensor>, seed=int, num_samples=None, rank=0, world_size=1,
+**params)``. All are deterministic in ``(seed, epoch)`` and split across ranks as described in
+:mod:`longtail.samplers.base`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from longtail.errors import ConfigError
+from longtail.registry import register_sampler
+from longtail.samplers.base import ClassProbabilitySampler, EpochSampler
+
+
+@register_sampler("instance")
+class InstanceSampler(EpochSampler):
+    """Instance-balanced: a seeded random permutation of the training set each epoch (no replacement).
+
+    Every example is seen once per epoch (class c with probability n_c / N). With ``num_samples``
+    larger than N, consecutive independent permutations are concatenated and cut.
+    """
+
+    def _draw(self, generator: torch.Generator, epoch: int) -> torch.Tensor:
+        size = int(self.labels.numel())
+        rounds = -(-self.num_samples // size)
+        perms = [torch.randperm(size, generator=generator) for _ in range(rounds)]
+        return torch.cat(perms)[: self.num_samples]
+
+
+class PowerSampler(ClassProbabilitySampler):
+    """Class c drawn with probability p_c = n_c^q / Σ_j n_j^q, then an example of c uniformly.
+
+    q = 1: instance-balanced proportions (but with replacement); q = 0: class-balanced;
+    q = 0.5: square-root sampling (Mahajan et al. 2018; Kang et al. 2020).
+    """
+
+    def __init__(self, labels: torch.Tensor, q: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(labels, **kwargs)
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q):
+            raise ConfigError(
+                f"power sampler q must be a finite number (1 = instance, 0 = balanced), got {q!r}"
+            )
+        self.q = float(q)
+
+    def class_probabilities(self, epoch: int | None = None) -> torch.Tensor:
+        counts = self.class_counts.to(torch.float64)
+        return self._normalise(counts.clamp_min(1.0) ** self.q)
+
+
+register_sampler("power")(PowerSampler)
+
+
+@register_sampler("class-balanced")
+class ClassBalancedSampler(PowerSampler):
+    """Class-balanced re-sampling (RS): each example drawn with probability ∝ 1/n_y, with replacement.
+
+    Classes are equally likely (p_c = 1/C over non-empty classes); the power sampler at q = 0.
+    """
+
+    def __init__(self, labels: torch.Tensor, **kwargs: Any) -> None:
+        super().__init__(labels, q=0.0, **kwargs)
+
+
+@register_sampler("square-root")
+class SquareRootSampler(PowerSampler):
+    """Square-root sampling: class probability p_c ∝ n_c^(1/2), with replacement (power q = 0.5)."""
+
+    def __init__(self, labels: torch.Tensor, **kwargs: Any) -> None:
+        super().__init__(labels, q=0.5, **kwargs)
+
+
+@register_sampler("progressive")
+class ProgressiveSampler(ClassProbabilitySampler):
+    """Progressively-balanced sampling (Kang et al., ICLR 2020): instance → class-balanced over T epochs.
+
+    ``mode="probability"`` (default, Kang et al. eq. in §3):
+    p_c(t) = (1 − t/T) · n_c/N + (t/T) · 1/C.
+    ``mode="exponent"``: p_c(t) ∝ n_c^{q(t)} with q(t) = 1 − t/T.
+    t is the epoch (0-based), T = ``total_epochs``; t/T is clamped to [0, 1], so epoch 0 is
+    instance-balanced proportions and every epoch ≥ T is class-balanced. Drawn with replacement.
+    """
+
+    def __init__(
+        self, labels: torch.Tensor, total_epochs: int = 200, mode: str = "probability", **kwargs: Any
+    ) -> None:
+        super().__init__(labels, **kwargs)
+        if isinstance(total_epochs, bool) or not isinstance(total_epochs, int) or total_epochs < 1:
+            raise ConfigError(
+                f"progressive sampler total_epochs must be an integer >= 1, got {total_epochs!r}"
+            )
+        if mode not in ("probability", "exponent"):
+            raise ConfigError(f"progressive sampler mode must be 'probability' or 'exponent', got {mode!r}")
+        self.total_epochs = total_epochs
+        self.mode = mode
+
+    def progress(self, epoch: int | None = None) -> float:
+        """t/T clamped to [0, 1]."""
+        epoch = self.epoch if epoch is None else epoch
+        return min(max(epoch / self.total_epochs, 0.0), 1.0)
+
+    def class_probabilities(self, epoch: int | None = None) -> torch.Tensor:
+        alpha = self.progress(epoch)
+        counts = self.class_counts.to(torch.float64)
+        if self.mode == "exponent":
+            return self._normalise(counts.clamp_min(1.0) ** (1.0 - alpha))
+        instance = self._normalise(counts)
+        balanced = self._normalise(torch.ones_like(counts))
+        return (1.0 - alpha) * instance + alpha * balanced
