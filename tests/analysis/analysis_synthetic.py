@@ -20,7 +20,7 @@ def synthetic_outputs(seed: int, counts=COUNTS, test_per_class: int = 12, dim: i
     train = centres[train_labels] + torch.randn(len(train_labels), dim, generator=g)
     offsets = torch.randn(C, dim, generator=g) * torch.linspace(0, deviation, C)[:, None]
     test = centres[test_labels] + offsets[test_labels] + torch.randn(len(test_labels), dim, generator=g)
-    weight = centres * torch.linspace(1.5, 0.8, C)[:, None]
+    weight = centres / centres.norm(dim=1, keepdim=True) * torch.linspace(6.0, 3.0, C)[:, None]
     return Outputs(train, train @ weight.t(), train_labels), Outputs(test, test @ weight.t(), test_labels), weight
 
 
