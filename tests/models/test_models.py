@@ -219,3 +219,8 @@ def test_create_model_errors() -> None:
         create_model("bilstm", 2)
     with pytest.raises(ConfigError, match="num_classes"):
         create_model("resnet32", 0)
+
+
+def test_every_model_has_a_list_summary() -> None:
+    for name in MODELS.names():
+        assert MODELS.summary(name), f"{name} needs a docstring first line for `longtail list models`"
