@@ -40,8 +40,9 @@ def test_matches_per_image_reference(pad):
 def test_normalise_only():
     images = batch()
     out = BatchAugment(MEAN, STD, pad=0, flip=False)(images)
-    expected = (images.double() / 255 - torch.tensor(MEAN, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
-        STD, dtype=torch.float64).view(1, 3, 1, 1)
+    expected = (
+        images.double() / 255 - torch.tensor(MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    ) / torch.tensor(STD, dtype=torch.float64).view(1, 3, 1, 1)
     torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-5)
 
 
@@ -74,3 +75,12 @@ def test_channels_last_and_grey():
 def test_rejects_float_input():
     with pytest.raises(ValueError, match="uint8"):
         BatchAugment(MEAN, STD)(torch.zeros(2, 3, 4, 4))
+
+
+def test_padding_alias_and_image_size_check():
+    images = batch(h=8, w=8)
+    a = BatchAugment(MEAN, STD, padding=2, seed=1, image_size=8)
+    b = BatchAugment(MEAN, STD, pad=2, seed=1)
+    assert a.pad == 2 and torch.equal(a(images), b(images))
+    with pytest.raises(ValueError, match="expected 8×8 images"):
+        a(batch(h=8, w=10))

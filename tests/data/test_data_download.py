@@ -116,16 +116,34 @@ def test_download_dataset_cifar10_from_mirror(server, tmp_path, writers, monkeyp
     (served / "cifar-10-python.tar.gz").write_bytes(archive)
     real = download.SOURCES["cifar10"]
     assert real.files[0].md5 == "c58f30108f718f92721af3b95e74349a"
-    monkeypatch.setitem(download.SOURCES, "cifar10", Source(
-        real.base_url, (Resource("cifar-10-python.tar.gz", md5(archive)),), True, real.marker))
+    monkeypatch.setitem(
+        download.SOURCES,
+        "cifar10",
+        Source(real.base_url, (Resource("cifar-10-python.tar.gz", md5(archive)),), True, real.marker),
+    )
     monkeypatch.setenv("LONGTAIL_MIRROR", url)  # the base URL is overridable by environment ...
     root = tmp_path / "data"
     download_dataset("cifar10", root)
     assert len(load_split("cifar10", root, train=True)) == 40
     assert sorted(p.name for p in root.iterdir()) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
     # ... and by the command line (--mirror); already in place, so nothing is fetched
-    assert main(["data", "cifar10", "--root", str(root), "--download", "--mirror", url + "missing/",
-                 "--imbalance-ratio", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "cifar10",
+                "--root",
+                str(root),
+                "--download",
+                "--mirror",
+                url + "missing/",
+                "--imbalance-ratio",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
 
 
 def test_download_dataset_corrupt_archive(server, tmp_path, monkeypatch, capsys):

@@ -1,5 +1,6 @@
 import gc
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,9 @@ class EpochPermutation:
         self.epoch = epoch
 
     def __iter__(self):
-        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist())
+        return iter(
+            torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        )
 
     def __len__(self):
         return self.n
@@ -29,8 +32,13 @@ def test_tensor_loader_follows_the_sampler():
     images = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (23, 3, 8, 8), dtype=np.uint8))
     labels = torch.arange(23) % 5
     sampler = EpochPermutation(23)
-    loader = TensorLoader(images, labels, batch_size=5, sampler=sampler,
-                          augment=BatchAugment((0.5,) * 3, (0.5,) * 3, pad=0, flip=False))
+    loader = TensorLoader(
+        images,
+        labels,
+        batch_size=5,
+        sampler=sampler,
+        augment=BatchAugment((0.5,) * 3, (0.5,) * 3, pad=0, flip=False),
+    )
     assert len(loader) == 5
     loader.set_epoch(2)
     order = list(sampler)
@@ -77,13 +85,15 @@ def many_images(tmp_path_factory):
 
 def test_streaming_loader_shapes_and_labels(many_images):
     paths, labels = many_images
-    loader = StreamingLoader(paths[:50], labels[:50], batch_size=16, transform=StreamTransform(size=16, train=True))
+    loader = StreamingLoader(
+        paths[:50], labels[:50], batch_size=16, transform=StreamTransform(size=16, train=True)
+    )
     batches = list(loader)
     assert len(loader) == len(batches) == 4
     x, y = batches[0]
     assert x.shape == (16, 3, 16, 16) and x.dtype == torch.float32 and y.tolist() == labels[:16]
     eval_loader = StreamingLoader(paths[:5], labels[:5], 5, transform=StreamTransform(size=12, train=False))
-    (x, _), = list(eval_loader)
+    ((x, _),) = list(eval_loader)
     assert x.shape == (5, 3, 12, 12)
 
 
@@ -92,8 +102,15 @@ def test_streaming_is_the_same_with_workers_and_depends_on_epoch(many_images):
     transform = StreamTransform(size=16, train=True)
 
     def run(workers, epoch):
-        loader = StreamingLoader(paths[:40], labels[:40], 8, sampler=EpochPermutation(40), transform=transform,
-                                 workers=workers, seed=5)
+        loader = StreamingLoader(
+            paths[:40],
+            labels[:40],
+            8,
+            sampler=EpochPermutation(40),
+            transform=transform,
+            workers=workers,
+            seed=5,
+        )
         loader.set_epoch(epoch)
         return torch.cat([x for x, _ in loader]), torch.cat([y for _, y in loader])
 
@@ -124,3 +141,24 @@ def test_streaming_memory_does_not_grow_with_the_number_of_images(many_images):
     large = _peak_while_streaming(paths, labels)  # 8× the images
     decoded_all = len(paths) * 3 * 24 * 24  # what holding every decoded image would cost
     assert large - small < decoded_all / 4, (small, large)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_streaming_corrupt_image_is_one_clear_error(tmp_path, workers):
+    from PIL import Image
+
+    from longtail.errors import DataError
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(np.full((10, 10, 3), 50 * i, np.uint8)).save(path)
+        paths.append(str(path))
+    Path(paths[2]).write_bytes(Path(paths[2]).read_bytes()[:60])
+    loader = StreamingLoader(
+        paths, [0] * 4, 2, transform=StreamTransform(size=8, train=False), workers=workers
+    )
+    with pytest.raises(DataError) as caught:
+        list(loader)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("cannot decode image") and "2.jpg" in message

@@ -13,8 +13,13 @@ def reference_exp(num_classes, n_max, rho):
 
 @pytest.mark.parametrize(
     "num_classes, n_max, rho, total",
-    [(10, 5000, 100, 12406), (100, 500, 100, 10847), (10, 5000, 10, 20431), (100, 500, 10, 19573),
-     (10, 6000, 100, 14886)],
+    [
+        (10, 5000, 100, 12406),
+        (100, 500, 100, 10847),
+        (10, 5000, 10, 20431),
+        (100, 500, 10, 19573),
+        (10, 6000, 100, 14886),
+    ],
 )
 def test_published_totals(num_classes, n_max, rho, total):
     counts = longtail_counts(num_classes, n_max, rho)

@@ -167,7 +167,9 @@ def test_inaturalist_label_out_of_range(inat_root):
     meta = json.loads(path.read_text())
     meta["annotations"][1]["category_id"] = 3
     path.write_text(json.dumps(meta))
-    with pytest.raises(DataError, match=r"val2018.json: annotation of image \d+ has category 3, outside the class range 0..2"):
+    with pytest.raises(
+        DataError, match=r"val2018.json: annotation of image \d+ has category 3, outside the class range 0..2"
+    ):
         load_split("inaturalist2018", inat_root, train=False)
 
 
@@ -183,13 +185,23 @@ def test_missing_root_and_unknown_name(tmp_path):
         load_split("cifar10", tmp_path / "nowhere", train=True)
     with pytest.raises(DataError, match=r"no cifar-10-batches-py/ folder"):
         load_split("cifar10", tmp_path, train=True)
-    with pytest.raises(ConfigError, match=r"unknown data set 'cifar1'.*known: cifar10, cifar100, fashion-mnist"):
+    with pytest.raises(
+        ConfigError, match=r"unknown data set 'cifar1'.*known: cifar10, cifar100, fashion-mnist"
+    ):
         load_split("cifar1", tmp_path, train=True)
 
 
 def test_dataset_info_table():
-    for name in ("cifar10", "cifar100", "fashion-mnist", "mnist", "tiny-imagenet", "inaturalist2018",
-                 "imagefolder", "imdb"):
+    for name in (
+        "cifar10",
+        "cifar100",
+        "fashion-mnist",
+        "mnist",
+        "tiny-imagenet",
+        "inaturalist2018",
+        "imagefolder",
+        "imdb",
+    ):
         assert name in DATASET_INFO
     info = DATASET_INFO["cifar100"]
     assert (info.num_classes, info.image_size, info.channels, info.kind) == (100, 32, 3, "tensor")

@@ -9,11 +9,11 @@ from longtail.data.profiles import longtail_counts
 from longtail.data.subset import (
     apply_test_distribution,
     class_rank_order,
+    distribution_counts,
     fingerprint,
     heldout_split,
     longtail_indices,
     per_class_counts,
-    distribution_counts,
 )
 from longtail.errors import ConfigError, DataError
 
@@ -81,7 +81,9 @@ def test_subset_asks_more_than_available():
 
 def test_fingerprint_is_sha256_of_int64_le():
     idx = np.array([3, 1, 2**40], dtype=np.int64)
-    expected = hashlib.sha256(b"".join(int(i).to_bytes(8, "little", signed=True) for i in idx)).hexdigest()[:16]
+    expected = hashlib.sha256(b"".join(int(i).to_bytes(8, "little", signed=True) for i in idx)).hexdigest()[
+        :16
+    ]
     assert fingerprint(idx) == expected
     assert fingerprint([3, 1, 2**40]) == expected
     assert fingerprint([1, 3]) != fingerprint([3, 1])

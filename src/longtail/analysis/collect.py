@@ -11,7 +11,7 @@ pure part: features and logits in, every statistic out.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,8 @@ def find_snapshots(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _SNAPSHOT.match(p.name)))
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_state(path: Path) -> dict[str, Any]:
+    """A checkpoint or snapshot, loaded with ``weights_only=True`` (plain tensors and containers)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
@@ -200,72 +201,39 @@ def _load(path: Path) -> dict[str, Any]:
     return state
 
 
-def _model_state(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
-    """The model's state dict inside a checkpoint/snapshot (``state["model"]``) or the file itself."""
-    model_state = state.get("model", state)
-    if not isinstance(model_state, dict) or not all(isinstance(v, torch.Tensor) for v in model_state.values()):
+def model_state(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """The model's state dict inside a checkpoint or snapshot (key ``model``)."""
+    weights = state.get("model")
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise LongtailError(f"{path} holds no model state dict (key 'model'); it was not written by longtail train")
-    return model_state
+    return weights
 
 
-def _config_of(run_dir: Path, checkpoint: dict[str, Any]) -> Any:
+def run_config(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None = None) -> Any:
+    """The run's resolved config: the one stored in the checkpoint, else ``config.yaml``."""
     from longtail.config import from_dict, load_config
 
     raw = checkpoint.get("config")
     if isinstance(raw, dict):
-        return from_dict(raw, source=f"{run_dir} checkpoint")
-    if (run_dir / "config.yaml").is_file():
-        return load_config(run_dir / "config.yaml")
-    raise LongtailError(f"{run_dir} has no config.yaml and its checkpoint no config; pass a `longtail train` run directory")
+        config = from_dict(raw, source=f"{run_dir} checkpoint config")
+    elif (run_dir / "config.yaml").is_file():
+        config = load_config(run_dir / "config.yaml")
+    else:
+        raise LongtailError(f"{run_dir} has no config.yaml and its checkpoint no config; pass a `longtail train` run directory")
+    if data_root is not None:
+        config.data.root = str(data_root)
+    return config
 
 
-def build_data(config: Any) -> Any:
-    """The run's long-tailed training set and test set, rebuilt from its data config."""
-    from longtail.data import build_longtail
-
-    d = config.data
-    return build_longtail(
-        d.name, root=d.root, profile=d.profile, imbalance_ratio=d.imbalance_ratio,
-        minority_fraction=d.minority_fraction, seed=d.seed, class_order=d.class_order,
-        heldout_per_class=d.heldout_per_class, test_distribution=d.test_distribution,
-    )  # fmt: skip
-
-
-def build_model(config: Any, data: Any) -> torch.nn.Module:
-    """The run's architecture (weights come from the checkpoint)."""
-    try:  # the engine's builder knows every model's data-dependent options (e.g. a text vocabulary)
-        from longtail.engine.build import build_model as engine_build_model  # type: ignore[import-not-found]
-    except ImportError:
-        engine_build_model = None
-    if engine_build_model is not None:
-        return engine_build_model(config, data)
-    from longtail.models import create_model
-
-    params = dict(config.model.params)
-    params.setdefault("in_channels", data.info.channels or 3)
-    return create_model(config.model.name, num_classes=data.num_classes, head=config.model.head, **params)
-
-
-def split_batches(split: Any, info: Any, batch_size: int) -> Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
-    """A re-iterable source of evaluation batches (no augmentation, normalised) over ``split``."""
-    if split.images is not None:
-        from longtail.data.augment import BatchAugment
-
-        normalise = BatchAugment(info.mean, info.std, pad=0, flip=False)
-
-        def tensor_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            for start in range(0, len(split), batch_size):
-                yield normalise(split.images[start : start + batch_size]), split.labels[start : start + batch_size]
-
-        return tensor_batches
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
     try:
-        from longtail.engine.evaluate import eval_batches  # type: ignore[import-not-found]
-    except ImportError:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
         raise LongtailError(
-            f"analysis of {info.name!r} needs the streaming/text loaders, which this install lacks; "
-            "analyse an in-memory image data set (CIFAR, (Fashion-)MNIST, Tiny-ImageNet)"
+            f"the weights in {path} do not fit the model its config describes ({first}); "
+            "was the run written by another version of longtail?"
         ) from None
-    return lambda: iter(eval_batches(split, info, batch_size))
 
 
 def analyze_run(
@@ -275,25 +243,34 @@ def analyze_run(
     tsne_per_class: int = 25,
     seed: int = 0,
     batch_size: int = 512,
-    device: str = "cpu",
+    device: str = "auto",
     epochs: bool = True,
+    data_root: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Load ``run_dir``'s config and final checkpoint, rebuild data and model, compute every statistic.
 
-    With ``epochs`` and ``snapshots/epoch-<e>.pt`` present, the per-class accuracy, norms and
+    Features and logits come from the engine's own evaluation path (no augmentation, eval mode,
+    fp32). With ``epochs`` and ``snapshots/epoch-<e>.pt`` present, the per-class accuracy, norms and
     feature deviation are also computed at each snapshot (``run["epochs"]``).
     """
+    from longtail.engine.accel import Accel, prepare_model
+    from longtail.engine.data import TrainData
+    from longtail.engine.distributed import DistInfo
+    from longtail.engine.evaluate import extract
+    from longtail.engine.trainer import build_model
+
     run_path = Path(run_dir)
     if not run_path.is_dir():
         raise LongtailError(f"run directory {run_path} does not exist; pass the --out directory of `longtail train`")
     say = log or (lambda _msg: None)
     ckpt_path = find_checkpoint(run_path)
-    checkpoint = _load(ckpt_path)
-    config = _config_of(run_path, checkpoint)
-    say(f"{run_path}: {ckpt_path.name}, data {config.data.name}, model {config.model.name}/{config.model.head}")
-    data = build_data(config)
-    if data.test is None or len(data.test) == 0:
+    checkpoint = load_state(ckpt_path)
+    config = run_config(run_path, checkpoint, data_root)
+    say(f"{run_path}: {ckpt_path.name}, data {config.data.name}, model {config.model.name} ({config.model.head} head)")
+    accel = Accel(device=device, channels_last=config.runtime.channels_last, precision="fp32")
+    data = TrainData(config, DistInfo(), accel.torch_device)
+    if data.data.test is None or len(data.data.test) == 0:
         raise LongtailError(f"data set {config.data.name!r} has no test split to analyse")
     saved_fp = checkpoint.get("fingerprint")
     if isinstance(saved_fp, str) and saved_fp and saved_fp != data.fingerprint:
@@ -301,29 +278,31 @@ def analyze_run(
             f"the rebuilt training subset (fingerprint {data.fingerprint}) differs from the run's ({saved_fp}); "
             "analyse with the same data files and data config the run used"
         )
-    model = build_model(config, data).to(device)
-    model.load_state_dict(_model_state(checkpoint, ckpt_path))
-    train_batches = split_batches(data.train, data.info, batch_size)
-    test_batches = split_batches(data.test, data.info, batch_size)
-    train = extract_outputs(model, train_batches(), device)
-    test = extract_outputs(model, test_batches(), device)
+    model = build_model(config, data)
+    load_weights(model, model_state(checkpoint, ckpt_path), ckpt_path)
+    model = prepare_model(model, accel)
+
+    def outputs() -> tuple[Outputs, Outputs]:
+        train = Outputs(*extract(model, data.train_eval, accel, batch_size))
+        test = Outputs(*extract(model, data.test, accel, batch_size))
+        return train, test
+
+    train, test = outputs()
     say(f"  features: train {tuple(train.features.shape)}, test {tuple(test.features.shape)}")
     counts = checkpoint.get("class_counts") or data.class_counts
     epoch = checkpoint.get("epoch")
     run = analyze_outputs(
         name or run_path.name, train, test, model.head.class_weight_matrix().detach().cpu(), list(counts),
-        class_names=data.train.classes, head=config.model.head, rounds=rounds, seed=seed,
+        class_names=data.classes, head=config.model.head, rounds=rounds, seed=seed,
         tsne_per_class=tsne_per_class, epoch=int(epoch) if epoch is not None else None, run_dir=str(run_path),
     )  # fmt: skip
     snapshots = find_snapshots(run_path) if epochs else []
     if snapshots:
         series: dict[str, list[Any]] = {"epoch": []}
         for e, path in snapshots:
-            model.load_state_dict(_model_state(_load(path), path))
-            stats = epoch_statistics(
-                extract_outputs(model, train_batches(), device), extract_outputs(model, test_batches(), device),
-                model.head.class_weight_matrix().detach().cpu(), rounds, seed,
-            )  # fmt: skip
+            load_weights(model, model_state(load_state(path), path), path)
+            snap_train, snap_test = outputs()
+            stats = epoch_statistics(snap_train, snap_test, model.head.class_weight_matrix().detach().cpu(), rounds, seed)
             series["epoch"].append(e)
             for key, value in stats.items():
                 series.setdefault(key, []).append(value)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -836,7 +835,6 @@ __all__ = [
     "SpeedOptions",
     "add_arguments",
     "main",
-    "math",
     "options_from_args",
     "pipelines_for",
     "run_speed",

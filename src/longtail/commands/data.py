@@ -16,19 +16,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("name", metavar="NAME", help="data set name, e.g. cifar10 or fashion-mnist")
     parser.add_argument("--root", metavar="DIR", default=None, help="folder holding the data set files")
-    parser.add_argument("--profile", choices=["exp", "step", "none"], default="exp",
-                        help="imbalance profile (none: keep the data as it is)")
-    parser.add_argument("--imbalance-ratio", type=float, default=100.0, metavar="R",
-                        help="rho = N_max / N_min (default 100)")
-    parser.add_argument("--minority-fraction", type=float, default=0.5, metavar="MU",
-                        help="step profile: fraction of minority classes (default 0.5)")
+    parser.add_argument(
+        "--profile",
+        choices=["exp", "step", "none"],
+        default="exp",
+        help="imbalance profile (none: keep the data as it is)",
+    )
+    parser.add_argument(
+        "--imbalance-ratio", type=float, default=100.0, metavar="R", help="rho = N_max / N_min (default 100)"
+    )
+    parser.add_argument(
+        "--minority-fraction",
+        type=float,
+        default=0.5,
+        metavar="MU",
+        help="step profile: fraction of minority classes (default 0.5)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset (default 0)")
-    parser.add_argument("--class-order", choices=["natural", "reversed", "permuted"], default="natural",
-                        help="which class gets the largest count (default natural: class 0)")
-    parser.add_argument("--heldout-per-class", type=int, default=0, metavar="K",
-                        help="hold out K examples per class as a balanced validation split")
-    parser.add_argument("--n-max", type=int, default=None, metavar="N",
-                        help="size of the largest class (default: the smallest class of the full set)")
+    parser.add_argument(
+        "--class-order",
+        choices=["natural", "reversed", "permuted"],
+        default="natural",
+        help="which class gets the largest count (default natural: class 0)",
+    )
+    parser.add_argument(
+        "--heldout-per-class",
+        type=int,
+        default=0,
+        metavar="K",
+        help="hold out K examples per class as a balanced validation split",
+    )
+    parser.add_argument(
+        "--n-max",
+        type=int,
+        default=None,
+        metavar="N",
+        help="size of the largest class (default: the smallest class of the full set)",
+    )
     parser.add_argument("--download", action="store_true", help="download the data set first if needed")
     parser.add_argument("--mirror", metavar="URL", default=None, help="base URL to download from")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
@@ -103,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     for line in _histogram(data.train.classes, counts):
         print(line)
     held = f", {summary['heldout_total']} held out" if summary["heldout_total"] else ""
-    print(f"total {summary['total']} training examples in {data.num_classes} classes{held}; "
-          f"fingerprint {data.fingerprint}")
+    print(
+        f"total {summary['total']} training examples in {data.num_classes} classes{held}; "
+        f"fingerprint {data.fingerprint}"
+    )
     return 0

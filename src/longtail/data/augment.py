@@ -24,7 +24,8 @@ class BatchAugment:
     """Pad-and-crop + horizontal flip + normalisation on a uint8 batch (LDAM-DRW CIFAR recipe).
 
     ``x = (crop_flip(pad(u8, p)) / 255 − mean) / std``; ``pad=0`` turns the crop off, ``flip=False``
-    the flip; with both off it only normalises (evaluation).
+    the flip; with both off it only normalises (evaluation). ``padding`` is an alias of ``pad``;
+    ``image_size``, if given, is checked against every batch.
     """
 
     def __init__(
@@ -35,7 +36,13 @@ class BatchAugment:
         flip: bool = True,
         seed: int = 0,
         channels_last: bool = False,
+        *,
+        padding: int | None = None,
+        image_size: int | None = None,
     ) -> None:
+        if padding is not None:
+            pad = padding
+        self.image_size = image_size
         if pad < 0:
             raise ValueError(f"pad must be >= 0, got {pad}")
         self.pad = int(pad)
@@ -60,21 +67,20 @@ class BatchAugment:
         flips = torch.rand(batch, generator=g) < 0.5 if self.flip else torch.zeros(batch, dtype=torch.bool)
         return dy, dx, flips
 
-    def crop_flip(self, images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """The uint8 crops/flips for given offsets — a single advanced-indexing gather."""
+    def crop_flip(
+        self, images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flips: torch.Tensor
+    ) -> torch.Tensor:
+        """The uint8 crops/flips for given offsets — one ``gather`` on the flattened padded planes."""
         b, c, h, w = images.shape
         device = images.device
         dy, dx, flips = dy.to(device), dx.to(device), flips.to(device)
         padded = F.pad(images, (self.pad,) * 4) if self.pad > 0 else images
+        padded_w = w + 2 * self.pad
         rows = dy[:, None] + torch.arange(h, device=device)[None, :]  # [B, H]
         cols_fwd = torch.arange(w, device=device)[None, :]
         cols = dx[:, None] + torch.where(flips[:, None], (w - 1) - cols_fwd, cols_fwd)  # [B, W]
-        return padded[
-            torch.arange(b, device=device)[:, None, None, None],
-            torch.arange(c, device=device)[None, :, None, None],
-            rows[:, None, :, None],
-            cols[:, None, None, :],
-        ]
+        flat = (rows[:, :, None] * padded_w + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+        return padded.reshape(b, c, -1).gather(2, flat).view(b, c, h, w)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255.0)
@@ -85,6 +91,10 @@ class BatchAugment:
         """float32 ``[B, C, H, W]`` normalised (and augmented) from a uint8 batch on any device."""
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"expected a uint8 [B, C, H, W] batch, got {images.dtype} {tuple(images.shape)}")
+        if self.image_size is not None and tuple(images.shape[2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"expected {self.image_size}×{self.image_size} images, got {tuple(images.shape[2:])}"
+            )
         if self.random:
             images = self.crop_flip(images, *self.draw(images.shape[0]))
         return self.normalize(images)

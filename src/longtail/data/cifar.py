@@ -40,8 +40,10 @@ def _unpickle(path: Path) -> dict[Any, Any]:
         with path.open("rb") as handle:
             obj = pickle.load(handle, encoding="bytes")
     except Exception as error:  # truncated pickles raise EOFError, UnpicklingError, ValueError...
-        raise DataError(f"cannot read CIFAR file {path}: truncated or corrupt ({error.__class__.__name__}); "
-                        "download it again") from None
+        raise DataError(
+            f"cannot read CIFAR file {path}: truncated or corrupt ({error.__class__.__name__}); "
+            "download it again"
+        ) from None
     if not isinstance(obj, dict):
         raise DataError(f"CIFAR file {path} does not hold a dict; it is not a CIFAR python pickle")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -58,7 +60,9 @@ def _batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np
             f"CIFAR file {path}: 'data' must be uint8 N×3072, got {data.dtype} {data.shape}; corrupt file"
         )
     if labels.shape != (data.shape[0],):
-        raise DataError(f"CIFAR file {path}: {labels.shape[0]} labels for {data.shape[0]} images; corrupt file")
+        raise DataError(
+            f"CIFAR file {path}: {labels.shape[0]} labels for {data.shape[0]} images; corrupt file"
+        )
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
         raise DataError(

@@ -54,7 +54,9 @@ class DatasetInfo:
 
 
 def _info(name: str, loader: Callable[[Path, bool], Split], **kw) -> DatasetInfo:
-    return DatasetInfo(name=name, loader=loader, description=(loader.__doc__ or "").strip().splitlines()[0], **kw)
+    return DatasetInfo(
+        name=name, loader=loader, description=(loader.__doc__ or "").strip().splitlines()[0], **kw
+    )
 
 
 @register_dataset("cifar10")
@@ -62,8 +64,18 @@ def cifar10() -> DatasetInfo:
     """CIFAR-10 python pickles: 10 classes, 5,000 training images each, 32×32 RGB."""
     from longtail.data.cifar import load_cifar10
 
-    return _info("cifar10", load_cifar10, num_classes=10, image_size=32, channels=3, mean=CIFAR_MEAN,
-                 std=CIFAR_STD, default_root=data_home(), kind="tensor", downloadable=True)
+    return _info(
+        "cifar10",
+        load_cifar10,
+        num_classes=10,
+        image_size=32,
+        channels=3,
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        default_root=data_home(),
+        kind="tensor",
+        downloadable=True,
+    )
 
 
 @register_dataset("cifar100")
@@ -71,8 +83,18 @@ def cifar100() -> DatasetInfo:
     """CIFAR-100 python pickles: 100 classes, 500 training images each, 32×32 RGB."""
     from longtail.data.cifar import load_cifar100
 
-    return _info("cifar100", load_cifar100, num_classes=100, image_size=32, channels=3, mean=CIFAR_MEAN,
-                 std=CIFAR_STD, default_root=data_home(), kind="tensor", downloadable=True)
+    return _info(
+        "cifar100",
+        load_cifar100,
+        num_classes=100,
+        image_size=32,
+        channels=3,
+        mean=CIFAR_MEAN,
+        std=CIFAR_STD,
+        default_root=data_home(),
+        kind="tensor",
+        downloadable=True,
+    )
 
 
 @register_dataset("fashion-mnist")
@@ -83,8 +105,18 @@ def fashion_mnist() -> DatasetInfo:
     root = data_home() / "fashion-mnist"
     if not root.is_dir() and SYSTEM_FASHION_MNIST.is_dir():
         root = SYSTEM_FASHION_MNIST
-    return _info("fashion-mnist", load_fashion_mnist, num_classes=10, image_size=28, channels=1,
-                 mean=(0.2860,), std=(0.3530,), default_root=root, kind="tensor", downloadable=True)
+    return _info(
+        "fashion-mnist",
+        load_fashion_mnist,
+        num_classes=10,
+        image_size=28,
+        channels=1,
+        mean=(0.2860,),
+        std=(0.3530,),
+        default_root=root,
+        kind="tensor",
+        downloadable=True,
+    )
 
 
 @register_dataset("mnist")
@@ -92,8 +124,18 @@ def mnist() -> DatasetInfo:
     """MNIST IDX files: 10 digits, about 6,000 training images each, 28×28 grey."""
     from longtail.data.idx import load_mnist
 
-    return _info("mnist", load_mnist, num_classes=10, image_size=28, channels=1, mean=(0.1307,),
-                 std=(0.3081,), default_root=data_home() / "mnist", kind="tensor", downloadable=True)
+    return _info(
+        "mnist",
+        load_mnist,
+        num_classes=10,
+        image_size=28,
+        channels=1,
+        mean=(0.1307,),
+        std=(0.3081,),
+        default_root=data_home() / "mnist",
+        kind="tensor",
+        downloadable=True,
+    )
 
 
 @register_dataset("tiny-imagenet")
@@ -101,8 +143,17 @@ def tiny_imagenet() -> DatasetInfo:
     """Tiny-ImageNet-200: 200 classes, 500 training images each, 64×64 RGB (held in memory)."""
     from longtail.data.tiny_imagenet import load_tiny_imagenet
 
-    return _info("tiny-imagenet", load_tiny_imagenet, num_classes=200, image_size=64, channels=3,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, default_root=data_home(), kind="tensor")
+    return _info(
+        "tiny-imagenet",
+        load_tiny_imagenet,
+        num_classes=200,
+        image_size=64,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=data_home(),
+        kind="tensor",
+    )
 
 
 @register_dataset("inaturalist2018")
@@ -110,8 +161,17 @@ def inaturalist2018() -> DatasetInfo:
     """iNaturalist 2018: 8,142 naturally long-tailed species, streamed from JPEG files (224×224)."""
     from longtail.data.inaturalist import load_inaturalist2018
 
-    return _info("inaturalist2018", load_inaturalist2018, num_classes=8142, image_size=224, channels=3,
-                 mean=INAT_MEAN, std=INAT_STD, default_root=data_home() / "inaturalist2018", kind="stream")
+    return _info(
+        "inaturalist2018",
+        load_inaturalist2018,
+        num_classes=8142,
+        image_size=224,
+        channels=3,
+        mean=INAT_MEAN,
+        std=INAT_STD,
+        default_root=data_home() / "inaturalist2018",
+        kind="stream",
+    )
 
 
 @register_dataset("imagefolder")
@@ -119,8 +179,17 @@ def imagefolder() -> DatasetInfo:
     """Any root/<class>/<image> folder (train/ and val/ or test/ inside), streamed (224×224)."""
     from longtail.data.imagefolder import load_imagefolder
 
-    return _info("imagefolder", load_imagefolder, num_classes=None, image_size=224, channels=3,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, default_root=None, kind="stream")
+    return _info(
+        "imagefolder",
+        load_imagefolder,
+        num_classes=None,
+        image_size=224,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=None,
+        kind="stream",
+    )
 
 
 def _load_imdb(root: Path, train: bool) -> Split:
@@ -133,8 +202,17 @@ def _load_imdb(root: Path, train: bool) -> Split:
 @register_dataset("imdb")
 def imdb() -> DatasetInfo:
     """IMDB movie reviews: 2 classes (negative, positive), texts for the BiLSTM experiment."""
-    return _info("imdb", _load_imdb, num_classes=2, image_size=None, channels=None, mean=None, std=None,
-                 default_root=data_home() / "imdb", kind="text")
+    return _info(
+        "imdb",
+        _load_imdb,
+        num_classes=2,
+        image_size=None,
+        channels=None,
+        mean=None,
+        std=None,
+        default_root=data_home(),
+        kind="text",
+    )
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -117,9 +117,7 @@ def download_file(url: str, destination: str | Path, md5: str, timeout: float = 
             reason = getattr(error, "reason", None) or error
             raise DataError(f"download of {url} failed or was cut off ({reason}); try again") from None
         if expected is not None and received != int(expected):
-            raise DataError(
-                f"download of {url} is truncated: got {received} of {expected} bytes; try again"
-            )
+            raise DataError(f"download of {url} is truncated: got {received} of {expected} bytes; try again")
         if digest.hexdigest() != md5:
             raise DataError(
                 f"download of {url} is corrupt: MD5 {digest.hexdigest()} instead of {md5}; "

@@ -18,8 +18,16 @@ from longtail.data.split import Split
 from longtail.errors import DataError
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 MNIST_CLASSES = [str(i) for i in range(10)]
 
@@ -30,8 +38,10 @@ def _locate(root: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
         if (root / name).is_file():
             return root / name
-    raise DataError(f"missing IDX file {root / (stem + '.gz')} (or uncompressed {stem}); "
-                    "pass --root to the folder that holds it or download it with --download")
+    raise DataError(
+        f"missing IDX file {root / (stem + '.gz')} (or uncompressed {stem}); "
+        "pass --root to the folder that holds it or download it with --download"
+    )
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -40,9 +50,13 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"cannot read IDX file {path}: truncated or corrupt gzip ({error}); download it again") from None
+        raise DataError(
+            f"cannot read IDX file {path}: truncated or corrupt gzip ({error}); download it again"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
-        raise DataError(f"IDX file {path} has a bad header (magic {raw[:4].hex()}); not an IDX file or corrupt")
+        raise DataError(
+            f"IDX file {path} has a bad header (magic {raw[:4].hex()}); not an IDX file or corrupt"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
@@ -67,7 +81,9 @@ def load_idx_split(root: str | Path, train: bool, classes: list[str]) -> Split:
     images = read_idx(image_path)
     labels = read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(f"IDX image file {image_path} must hold uint8 N×H×W, got {images.dtype} {images.shape}")
+        raise DataError(
+            f"IDX image file {image_path} must hold uint8 N×H×W, got {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(
             f"IDX label file {label_path} holds {labels.shape} labels for {images.shape[0]} images in {image_path}"

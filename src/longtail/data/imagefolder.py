@@ -24,7 +24,9 @@ def scan_image_folder(folder: str | Path, classes: list[str] | None = None) -> S
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"image folder {folder} does not exist; pass --root to a folder of <class>/<image> files")
+        raise DataError(
+            f"image folder {folder} does not exist; pass --root to a folder of <class>/<image> files"
+        )
     found = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     if not found:
         raise DataError(f"image folder {folder} has no class subfolders; expected {folder}/<class>/<image>")
@@ -50,7 +52,9 @@ def load_imagefolder(root: str | Path, train: bool) -> Split:
     """Image folder ``root/<class>/<image>`` (or ``root/train/…`` + ``root/{val,test}/…``)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist; pass --root to a folder of <class>/<image> files")
+        raise DataError(
+            f"image folder {root} does not exist; pass --root to a folder of <class>/<image> files"
+        )
     train_dir = root / "train" if (root / "train").is_dir() else root
     train_split = scan_image_folder(train_dir)
     if train:

@@ -20,6 +20,7 @@ import torch
 
 from longtail.data.augment import BatchAugment
 from longtail.data.images import open_rgb
+from longtail.errors import DataError
 
 
 def _set_epoch(sampler: Any, epoch: int) -> None:
@@ -49,7 +50,9 @@ class TensorLoader:
         drop_last: bool = False,
     ) -> None:
         if images_uint8.dtype != torch.uint8 or images_uint8.dim() != 4:
-            raise ValueError(f"images must be uint8 [N, C, H, W], got {images_uint8.dtype} {tuple(images_uint8.shape)}")
+            raise ValueError(
+                f"images must be uint8 [N, C, H, W], got {images_uint8.dtype} {tuple(images_uint8.shape)}"
+            )
         if labels.shape[0] != images_uint8.shape[0]:
             raise ValueError(f"{labels.shape[0]} labels for {images_uint8.shape[0]} images")
         if batch_size < 1:
@@ -178,7 +181,22 @@ class _BatchKeys:
 
 
 def _collate(items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.stack([a for a, _ in items])), torch.tensor([y for _, y in items], dtype=torch.int64)
+    return torch.from_numpy(np.stack([a for a, _ in items])), torch.tensor(
+        [y for _, y in items], dtype=torch.int64
+    )
+
+
+def _worker_errors_as_one_line(loader: Iterable[Any]) -> Iterator[Any]:
+    """Re-raise a worker's DataError (which DataLoader wraps with the worker's traceback) as one line."""
+    try:
+        yield from loader
+    except DataError as error:
+        lines = str(error).strip().splitlines()
+        prefix = f"{DataError.__module__}.{DataError.__qualname__}: "
+        original = next((line[len(prefix) :] for line in reversed(lines) if line.startswith(prefix)), None)
+        if original is None:
+            raise
+        raise DataError(original) from None
 
 
 def _worker_init(_: int) -> None:
@@ -238,7 +256,7 @@ class StreamingLoader:
             pin_memory=self.device.type == "cuda",
         )
         mean, std = self.mean.to(self.device), self.std.to(self.device)
-        for images, labels in loader:
+        for images, labels in _worker_errors_as_one_line(loader):
             x = images.to(self.device, non_blocking=True).float().div_(255.0).sub_(mean).div_(std)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

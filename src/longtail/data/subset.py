@@ -63,9 +63,7 @@ def class_rank_order(num_classes: int, class_order: str = "natural", seed: int =
     raise ConfigError(f"unknown class order {class_order!r}; use one of: {', '.join(CLASS_ORDERS)}")
 
 
-def per_class_counts(
-    profile_counts: Sequence[int], class_order: str = "natural", seed: int = 0
-) -> list[int]:
+def per_class_counts(profile_counts: Sequence[int], class_order: str = "natural", seed: int = 0) -> list[int]:
     """Counts indexed by class label: profile count r goes to ``class_rank_order(...)[r]``."""
     ranks = class_rank_order(len(profile_counts), class_order, seed)
     counts = [0] * len(profile_counts)
@@ -141,9 +139,7 @@ def heldout_split(labels: object, per_class: int, seed: int) -> tuple[np.ndarray
             f"out of it: {', '.join(map(str, skipped[:50]))}{' …' if len(skipped) > 50 else ''}",
             stacklevel=2,
         )
-    held = [
-        _shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_HELDOUT, c))[:per_class] for c in eligible
-    ]
+    held = [_shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_HELDOUT, c))[:per_class] for c in eligible]
     heldout = np.sort(np.concatenate(held)).astype(np.int64)
     mask = np.ones(array.shape[0], dtype=bool)
     mask[heldout] = False
@@ -182,8 +178,5 @@ def apply_test_distribution(labels: object, proportions: Sequence[float], seed: 
     array = _labels_array(labels)
     available = np.bincount(array, minlength=len(proportions)).tolist()
     counts = distribution_counts(available, proportions)
-    kept = [
-        _shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_TEST, c))[:n]
-        for c, n in enumerate(counts)
-    ]
+    kept = [_shuffled(np.flatnonzero(array == c), _rng(seed, _TAG_TEST, c))[:n] for c, n in enumerate(counts)]
     return np.sort(np.concatenate(kept)).astype(np.int64)

@@ -1,0 +1,18 @@
+"""Training-speed benchmark: longtail's default pipeline vs the straightforward reference pipeline.
+
+Same code and options as ``longtail bench speed`` (see ``src/longtail/bench/speed.py``)::
+
+    python benchmarks/speed.py                       # both shapes, (b) = the trainer's runtime defaults
+    python benchmarks/speed.py --precision bf16 --ablation --profile --json /tmp/speed.json
+
+The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from longtail.bench.speed import main
+
+if __name__ == "__main__":
+    sys.exit(main())

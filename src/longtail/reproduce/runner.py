@@ -1,0 +1,541 @@
+"""``longtail reproduce``: plan, train (reusing finished runs), apply post-hoc rules, write markdown.
+
+Plan. Each row of a table names a config; for every seed s the run directory is
+``OUT/<config path without .yaml>/seed-<s>`` (rows sharing a config share its runs: the vanilla and
+the post-hoc rows of one training objective are one training run). User overrides
+(``train.epochs=2``) and the data root apply to every run; the training seed is ``train.seed = s``
+(the long-tailed subset, ``data.seed``, stays the config's, as in the reference code).
+
+Reuse. A run directory with ``results.json`` whose saved config equals the requested one is
+skipped; one with checkpoints but no results is resumed (exactly, see ``longtail.engine.trainer``);
+one whose config differs is an error (use another ``--out``).
+
+Post-hoc rows. The run's last checkpoint is loaded, penultimate features of the training, held-out
+and test splits are extracted, and the rule's parameter (τ) is chosen by balanced accuracy on the
+held-out split (``longtail.posthoc.tune``); then the rule is fitted on the training features and
+scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
+
+Tuned rows (CDT Table 9). Every value of the grid is trained with the held-out config; the value with
+the best held-out balanced accuracy is retrained with the row's config on the full training set
+(per seed), and a post-hoc τ is chosen on the held-out split of the chosen tuning run.
+
+Reported numbers: the LAST epoch, top-1 / top-5 accuracy in % on the (balanced) test set, mean ± sample
+standard deviation over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longtail.errors import ConfigError, LongtailError
+from longtail.reproduce.paper_numbers import paper_number
+from longtail.reproduce.tables import TABLE_TITLES, Row, table_rows, variant_path
+
+DEFAULT_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plan
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedRun:
+    """One training run: a config file plus overrides, into ``run_dir``."""
+
+    config: Path
+    overrides: tuple[str, ...]
+    seed: int
+    run_dir: Path
+
+
+@dataclass
+class PlannedRow:
+    row: Row
+    config: Path | None  # resolved file (variant applied), None when the row cannot run
+    variant_used: bool
+    runs: list[PlannedRun]  # one per seed (for tuned rows: the grid runs, the final run comes later)
+    skip_reason: str = ""
+
+
+@dataclass
+class Plan:
+    table: str
+    seeds: list[int]
+    out: Path
+    rows: list[PlannedRow]
+    variant: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def unique_runs(self) -> list[PlannedRun]:
+        seen: dict[Path, PlannedRun] = {}
+        for planned in self.rows:
+            for run in planned.runs:
+                seen.setdefault(run.run_dir, run)
+        return list(seen.values())
+
+
+def data_root_override(config: Path, data_root: str | Path | None) -> list[str]:
+    """``data.root=DIR`` (``DIR/inaturalist2018`` for iNaturalist when that folder exists)."""
+    if data_root is None:
+        return []
+    from longtail.config import load_yaml
+
+    name = (load_yaml(config).get("data") or {}).get("name")
+    root = Path(data_root)
+    if name == "inaturalist2018" and (root / "inaturalist2018").is_dir():
+        root = root / "inaturalist2018"
+    return [f"data.root={root}"]
+
+
+def _run_dir(out: Path, configs_dir: Path, config: Path, seed: int, tag: str = "") -> Path:
+    rel = config.resolve().relative_to(configs_dir.resolve()).with_suffix("")
+    directory = out / rel
+    return (directory / tag if tag else directory) / f"seed-{seed}"
+
+
+def tune_tag(key: str, value: float) -> str:
+    return f"{key.rsplit('.', 1)[-1]}-{value:g}"
+
+
+def make_plan(
+    table: str,
+    seeds: Sequence[int] = (0,),
+    out: str | Path = "runs/reproduce",
+    configs_dir: str | Path | None = None,
+    data_root: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    variant: str | None = None,
+) -> Plan:
+    """The runs behind every row of ``table`` (nothing is trained or read besides the config files)."""
+    configs = Path(configs_dir) if configs_dir is not None else DEFAULT_CONFIGS
+    out = Path(out)
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct integers, got {seeds}")
+    planned_rows = []
+    for row in table_rows(table):
+        if row.config is None:
+            planned_rows.append(PlannedRow(row, None, False, [], skip_reason=row.note or "no config"))
+            continue
+        path, used = configs / row.config, False
+        if variant:
+            candidate = configs / variant_path(row.config, variant)
+            if candidate.is_file():
+                path, used = candidate, True
+        if not path.is_file():
+            planned_rows.append(PlannedRow(row, None, False, [], skip_reason=f"configs/{row.config} missing: {row.note}"))
+            continue
+        runs = []
+        for seed in seeds:
+            if row.tune is None:
+                extra = (*data_root_override(path, data_root), *overrides)
+                runs.append(PlannedRun(path, extra, seed, _run_dir(out, configs, path, seed)))
+            else:
+                tune_cfg = configs / row.tune.heldout_config
+                if variant and (configs / variant_path(row.tune.heldout_config, variant)).is_file():
+                    tune_cfg = configs / variant_path(row.tune.heldout_config, variant)
+                for value in row.tune.grid:
+                    extra = (*data_root_override(tune_cfg, data_root), *overrides, f"{row.tune.key}={value}")
+                    runs.append(PlannedRun(tune_cfg, extra, seed,
+                                           _run_dir(out, configs, tune_cfg, seed, tune_tag(row.tune.key, value))))
+        planned_rows.append(PlannedRow(row, path, used, runs))
+    return Plan(table, seeds, out, planned_rows, variant, tuple(overrides))
+
+
+def format_plan(plan: Plan, configs_dir: str | Path | None = None) -> str:
+    """The dry-run text: every row with its config and run directories, then the unique runs."""
+    configs = Path(configs_dir) if configs_dir is not None else DEFAULT_CONFIGS
+    lines = [f"{plan.table}: {TABLE_TITLES.get(plan.table, '')}",
+             f"seeds {','.join(map(str, plan.seeds))}; runs under {plan.out}"
+             + (f"; variant {plan.variant}" if plan.variant else "")
+             + (f"; overrides {' '.join(plan.overrides)}" if plan.overrides else ""), ""]
+    for planned in plan.rows:
+        row = planned.row
+        head = f"- {row.setting:18s} {row.label:22s}"
+        if planned.config is None:
+            lines.append(f"{head} NOT RUN: {planned.skip_reason}")
+            continue
+        rel = planned.config.resolve().relative_to(configs.resolve())
+        post = f"; post-hoc {row.posthoc} tuned on the held-out split" if row.posthoc else ""
+        if row.tune is not None:
+            grid = ",".join(f"{v:g}" for v in row.tune.grid)
+            lines.append(f"{head} tune {row.tune.key} in [{grid}] with configs/{row.tune.heldout_config}, "
+                         f"then retrain configs/{rel} with the best value{post}")
+        else:
+            lines.append(f"{head} configs/{rel}{post}")
+    runs = plan.unique_runs()
+    lines += ["", f"{len(runs)} training runs (before any tuned retraining):"]
+    lines += [f"  {run.run_dir}  <- configs/{run.config.resolve().relative_to(configs.resolve())}"
+              + (f" {' '.join(run.overrides)}" if run.overrides else "") for run in runs]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training (reusing finished runs)
+# ---------------------------------------------------------------------------------------------------
+
+TrainFn = Callable[[Any, Path, bool], dict[str, Any]]
+
+
+def _default_fit(config: Any, run_dir: Path, resume: bool) -> dict[str, Any]:
+    from longtail.engine.trainer import fit
+
+    return fit(config, run_dir, resume=resume)
+
+
+def run_config(run: PlannedRun):  # noqa: ANN201 - a longtail.config.Config
+    from longtail.config import load_config
+
+    config = load_config(run.config, list(run.overrides))
+    config.train.seed = run.seed
+    return config
+
+
+def ensure_trained(run: PlannedRun, train: TrainFn = _default_fit, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """``results.json`` of ``run``: read when finished with the same config, else trained or resumed."""
+    from longtail.config import config_diff, load_config
+
+    config = run_config(run)
+    results_path = run.run_dir / "results.json"
+    saved_path = run.run_dir / "config.yaml"
+    if saved_path.is_file():
+        diff = config_diff(load_config(saved_path), config)
+        if diff:
+            raise LongtailError(
+                f"{run.run_dir} holds a run with another config ({'; '.join(diff[:3])}); pass another --out "
+                "or delete that directory"
+            )
+        if results_path.is_file():
+            log(f"reuse {run.run_dir}")
+            return json.loads(results_path.read_text())
+        log(f"resume {run.run_dir}")
+        return train(config, run.run_dir, True)
+    log(f"train {run.run_dir}")
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    return train(config, run.run_dir, False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Post-hoc evaluation of a finished run
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Features:
+    """Penultimate features of a run's splits and the model's head."""
+
+    head: Any
+    class_counts: list[int]
+    train: tuple[Any, Any]
+    heldout: tuple[Any, Any] | None
+    test: tuple[Any, Any]
+    model_params: int = 0
+
+
+def load_features(run_dir: Path) -> Features:
+    """Rebuild a finished run (config.yaml + last checkpoint) and extract its features."""
+    import torch
+
+    from longtail.config import load_config
+    from longtail.engine import distributed
+    from longtail.engine.accel import Accel
+    from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint
+    from longtail.engine.data import build_data
+    from longtail.engine.evaluate import extract
+    from longtail.engine.trainer import build_model
+
+    config = load_config(run_dir / "config.yaml")
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None:
+        raise LongtailError(f"{run_dir} has no checkpoint to evaluate; train it first")
+    accel = Accel(device=config.runtime.device, channels_last=False, precision="fp32", compile=False)
+    dist = distributed.DistInfo() if hasattr(distributed, "DistInfo") else None
+    data = build_data(config, dist, accel.torch_device)
+    model = build_model(config, data)
+    model.load_state_dict(load_checkpoint(ckpt)["model"])
+    model.to(accel.torch_device).eval()
+    batch = config.eval.batch_size
+
+    def feats(split: Any) -> tuple[Any, Any]:
+        f, _, y = extract(model, split, accel, batch)
+        return f, y
+
+    head = model.head.cpu().float()
+    return Features(
+        head=head,
+        class_counts=data.class_counts,
+        train=feats(data.train_eval),
+        heldout=feats(data.heldout) if data.heldout is not None else None,
+        test=feats(data.test),
+        model_params=sum(p.numel() for p in model.parameters()),
+    ) if torch.is_grad_enabled() or True else None  # pragma: no branch
+
+
+def topk_accuracy(scores: Any, labels: Any, k: int) -> float:
+    """Fraction of rows whose label is among the k highest scores (ties: torch.topk order)."""
+    k = min(k, scores.shape[1])
+    top = scores.topk(k, dim=1).indices
+    return float((top == labels.view(-1, 1)).any(dim=1).double().mean())
+
+
+def heldout_balanced_accuracy(features: Features) -> float:
+    """Balanced accuracy of the model's own logits on the held-out split (for tuning training γ)."""
+    from longtail.posthoc.base import balanced_accuracy, head_logits
+
+    if features.heldout is None:
+        raise ConfigError("the run has no held-out split; set data.heldout_per_class > 0 in its config")
+    f, y = features.heldout
+    return balanced_accuracy(head_logits(f, features.head).argmax(1), y)
+
+
+def apply_posthoc(features: Features, rule: str, params: dict[str, Any] | None = None,
+                  tuned_on: Features | None = None) -> dict[str, Any]:
+    """Test top-1/top-5 (fractions) of ``rule``; its parameter chosen on the held-out split.
+
+    ``tuned_on``: choose the parameter on another run's held-out split (CDT Table 9: τ is chosen on the
+    tuning run, then applied to the run retrained on the full set).
+    """
+    from longtail.posthoc.base import balanced_accuracy, tune
+    from longtail.registry import POSTHOC
+
+    params = dict(params or {})
+    cls = POSTHOC.get(rule)
+    chosen: float | None = None
+    table: list[dict[str, float]] = []
+    if getattr(cls, "param_name", None) is not None and cls.param_name not in params:
+        source = tuned_on or features
+        if source.heldout is None:
+            raise ConfigError(
+                f"post-hoc rule {rule!r} is tuned on a held-out split but the run has none; use the "
+                "-heldout config (data.heldout_per_class > 0)"
+            )
+        chosen, table = tune(rule, None, *source.train, source.head, source.class_counts, *source.heldout, **params)
+        params[cls.param_name] = chosen
+    fitted = POSTHOC.create(rule, **params)
+    fitted.fit(*features.train, features.head, features.class_counts)
+    f, y = features.test
+    scores = fitted.scores(f)
+    return {
+        "top1": topk_accuracy(scores, y, 1),
+        "top5": topk_accuracy(scores, y, 5),
+        "balanced_accuracy": balanced_accuracy(scores.argmax(1), y),
+        "param": chosen,
+        "tuning": table,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Executing a plan
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    row: Row
+    per_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> {"top1": %, "top5": %}
+    budget: dict[str, Any] = field(default_factory=dict)
+    skipped: str = ""
+    chosen: dict[int, str] = field(default_factory=dict)  # seed -> chosen hyper-parameters (text)
+
+
+def _pct(results: dict[str, Any], metric: str) -> float | None:
+    value = results.get(metric)
+    return None if value is None else 100.0 * float(value)
+
+
+def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None] = print,
+            features_fn: Callable[[Path], Features] = load_features) -> list[RowResult]:
+    """Train what is missing, evaluate every row; returns one :class:`RowResult` per row."""
+    cache: dict[Path, dict[str, Any]] = {}
+    feature_cache: dict[Path, Features] = {}
+
+    def trained(run: PlannedRun) -> dict[str, Any]:
+        if run.run_dir not in cache:
+            cache[run.run_dir] = ensure_trained(run, train, log)
+        return cache[run.run_dir]
+
+    def features(run_dir: Path) -> Features:
+        if run_dir not in feature_cache:
+            feature_cache[run_dir] = features_fn(run_dir)
+        return feature_cache[run_dir]
+
+    out = []
+    for planned in plan.rows:
+        row = planned.row
+        result = RowResult(row)
+        if planned.config is None:
+            result.skipped = planned.skip_reason
+            out.append(result)
+            continue
+        result.budget = budget(planned.config, plan.overrides)
+        for seed in plan.seeds:
+            runs = [r for r in planned.runs if r.seed == seed]
+            if row.tune is None:
+                (run,) = runs
+                results = trained(run)
+                if row.posthoc is None:
+                    result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
+                else:
+                    post = apply_posthoc(features(run.run_dir), row.posthoc, row.posthoc_params)
+                    result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+                    if post["param"] is not None:
+                        result.chosen[seed] = f"τ={post['param']:g}"
+                continue
+            # tuned row: the grid on the held-out config, then the best value on the full set
+            scored = []
+            for run in runs:
+                trained(run)
+                scored.append((heldout_balanced_accuracy(features(run.run_dir)), run))
+            best_score = max(s for s, _ in scored)
+            best_run = next(run for s, run in scored if math.isclose(s, best_score, abs_tol=1e-12))
+            value = best_run.overrides[-1].split("=", 1)[1]
+            final = PlannedRun(
+                planned.config, (*best_run.overrides[:-1], f"{row.tune.key}={value}"), seed,
+                _run_dir(plan.out, planned.config.parent.parent if False else _configs_root(planned.config, row),
+                         planned.config, seed, tune_tag(row.tune.key, float(value))),
+            )
+            results = trained(final)
+            chosen = f"{row.tune.key.rsplit('.', 1)[-1]}={float(value):g}"
+            if row.posthoc is None:
+                result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
+            else:
+                post = apply_posthoc(features(final.run_dir), row.posthoc, row.posthoc_params,
+                                     tuned_on=features(best_run.run_dir))
+                result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+                chosen += f", τ={post['param']:g}" if post["param"] is not None else ""
+            result.chosen[seed] = chosen
+        out.append(result)
+    return out
+
+
+def _configs_root(config: Path, row: Row) -> Path:
+    """The configs/ directory of ``config`` (its path ends with ``row.config``)."""
+    depth = len(Path(row.config).parts) if row.config else 1
+    return config.resolve().parents[depth - 1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Budget and markdown
+# ---------------------------------------------------------------------------------------------------
+
+
+def _augmentation(config: Any, kind: str | None) -> str:
+    data = config.data
+    if not data.augment:
+        return "none"
+    if kind == "stream":
+        return "random resized crop + flip" if data.flip else "random crop"
+    if kind == "text":
+        return "none"
+    parts = []
+    if data.pad:
+        parts.append(f"pad {data.pad} + crop")
+    if data.flip:
+        parts.append("flip")
+    return " + ".join(parts) or "none"
+
+
+_PARAM_CACHE: dict[tuple[str, str, int, str], int | None] = {}
+
+
+def model_parameters(config: Any, num_classes: int | None, channels: int | None) -> int | None:
+    """Number of trainable parameters of the configured model (None when it depends on the data, e.g.
+    the BiLSTM's vocabulary)."""
+    if num_classes is None:
+        return None
+    key = (config.model.name, config.model.head, num_classes, json.dumps(config.model.params, sort_keys=True))
+    if key not in _PARAM_CACHE:
+        from longtail.models import create_model
+
+        params = dict(config.model.params)
+        if config.model.name == "bilstm" and "vocab_size" not in params:
+            _PARAM_CACHE[key] = None
+        else:
+            if channels:
+                params.setdefault("in_channels", channels)
+            model = create_model(config.model.name, num_classes=num_classes, head=config.model.head, **params)
+            _PARAM_CACHE[key] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return _PARAM_CACHE[key]
+
+
+def budget(config_path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Epochs, model, parameter count and augmentation of a config (with the user's overrides)."""
+    from longtail.config import load_config
+    from longtail.data.datasets import dataset_info
+
+    config = load_config(config_path, [o for o in overrides if not o.startswith("data.root=")])
+    info = dataset_info(config.data.name)
+    return {
+        "epochs": config.train.epochs,
+        "model": config.model.name,
+        "params": model_parameters(config, info.num_classes, info.channels),
+        "augmentation": _augmentation(config, getattr(info, "kind", None)),
+        "batch": config.optim.batch_size,
+    }
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample (n − 1) standard deviation of the present values; std None for one value."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, None
+    mean = sum(present) / len(present)
+    if len(present) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in present) / (len(present) - 1))
+
+
+def _cell(values: Sequence[float | None]) -> str:
+    mean, std = mean_std(values)
+    if mean is None:
+        return "—"
+    return f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}")
+
+
+def _params_text(n: int | None) -> str:
+    if n is None:
+        return "vocab-dependent"
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
+def markdown_table(table: str, results: Sequence[RowResult], seeds: Sequence[int]) -> str:
+    """The table as markdown: ours (mean ± std over seeds, last epoch) beside the paper's number."""
+    metrics: list[str] = []
+    for res in results:
+        metrics += [m for m in res.row.metrics if m not in metrics]
+    header = ["setting", "method"]
+    for m in metrics:
+        name = "top-1" if m == "top1" else "top-5"
+        header += [f"ours {name} (%)", f"paper {name} (%)"]
+    header += ["budget", "seeds", "notes"]
+    lines = [f"### {TABLE_TITLES.get(table, table)}", "",
+             f"Ours: last epoch, mean ± sample std over seeds {','.join(map(str, seeds))}; accuracy in % on the "
+             "balanced test set. Post-hoc parameters chosen on the held-out split, never on the test set.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for res in results:
+        row = res.row
+        cells = [row.setting, row.label]
+        for m in metrics:
+            if m not in row.metrics:
+                cells += ["", ""]
+                continue
+            ours = _cell([res.per_seed[s].get(m) for s in sorted(res.per_seed)]) if res.per_seed else "—"
+            paper = paper_number(table, row.setting, row.method, row.posthoc, m)
+            cells += [ours, "—" if paper is None else f"{paper:.2f}"]
+        b = res.budget
+        cells.append(f"{b['epochs']} ep, {b['model']} {_params_text(b['params'])}, {b['augmentation']}" if b else "")
+        cells.append(str(len(res.per_seed)))
+        notes = []
+        if res.skipped:
+            notes.append(f"not run: {res.skipped}")
+        if res.chosen:
+            notes.append("chosen: " + "; ".join(f"seed {s}: {c}" for s, c in sorted(res.chosen.items())))
+        cells.append(" ".join(notes).replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
