@@ -326,11 +326,11 @@ METHODS: dict[str, Method] = {
     ),
     "cb-focal": Method(
         "cb-focal",
-        "CB-Focal: focal loss (gamma = 1) with class-balanced weights (beta = 0.9999) from epoch 0, as the\n"
-        "LDAM-DRW reference code runs it (p_t from the class-weighted CE, plain mean: variant reference-code).\n"
-        "The CDT paper's 'CB' rows are this method's published numbers (Cui et al.'s best CB variant).",
-        lambda s, e: {"loss": {"name": "focal", "params": {"gamma": 1.0, "variant": "reference-code"}},
-                      "rebalance": {"name": "cb-rw", "params": {"beta": 0.9999}}},
+        "CB-Focal (Cui et al. 2019, the row's source in both papers): class-balanced weights 1/E_j,\n"
+        "beta = 0.9999, on the sigmoid focal loss with gamma = 1 (loss class-balanced, base focal), from\n"
+        "epoch 0. The CDT paper's 'CB' rows are this method's published numbers. (The LDAM-DRW code's\n"
+        "variant, softmax focal with CB weights, is loss focal + variant reference-code + schedule cb-rw.)",
+        lambda s, e: {"loss": {"name": "class-balanced", "params": {"beta": 0.9999, "base": "focal", "gamma": 1.0}}},
     ),
     "ldam-hg-drs": Method(
         "ldam-hg-drs",
@@ -395,7 +395,7 @@ def plan() -> dict[Setting, tuple[list[str], list[str], list[str]]]:
     """setting → (methods, methods with a -heldout variant, methods with a .300ep variant)."""
     out: dict[Setting, tuple[list[str], list[str], list[str]]] = {}
     for setting in settings():
-        family, name = setting.family, setting.name
+        family = setting.family
         if family in (CIFAR10, CIFAR100):
             ratio = int(setting.ratio)
             methods = []

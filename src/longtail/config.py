@@ -249,7 +249,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         (inner,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
             value = [value]
-        return [_coerce(key, v, inner) for v in value]
+        try:
+            return [_coerce(key, v, inner) for v in value]
+        except ConfigError:
+            raise _type_error(key, value, tp) from None
     if origin is dict:
         if value is None:
             return {}

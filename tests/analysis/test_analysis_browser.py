@@ -57,7 +57,7 @@ def run_chromium(binary, profile, *args):
 
 @pytest.mark.browser
 def test_report_renders_in_chromium(chromium, tmp_path):
-    runs = [synthetic_run("erm", 0, tsne_per_class=4, epochs=2), synthetic_run("cdt", 1)]
+    runs = [synthetic_run("erm", 0, tsne_per_class=4, epochs=2)]
     page = write_report(runs, tmp_path / "report")
     text = page.read_text(encoding="utf-8")
     sources = re.findall(r"<img [^>]*src='data:image/png;base64,([^']*)'", text)

@@ -171,3 +171,20 @@ def test_tsne_embedding_samples_per_class_and_is_seeded():
     assert np.bincount(a.labels[~a.is_test]).tolist() == [6, 6, 6]
     b = tsne_embedding(train, train_labels, test, test_labels, per_class=6, seed=3)
     np.testing.assert_array_equal(a.coords, b.coords)
+
+
+def test_chunked_computation_gives_the_same_numbers(monkeypatch):
+    import longtail.analysis.stats as stats
+
+    train, train_labels, test, test_labels = make_features()
+    weight = torch.randn(3, train.shape[1], generator=torch.Generator().manual_seed(5))
+    logits = train @ weight.t()
+    whole = (
+        decision_value_matrix(train, train_labels, weight),
+        example_margins(logits, train_labels),
+        feature_deviation(train, train_labels, test, test_labels, rounds=10, seed=3),
+    )
+    monkeypatch.setattr(stats, "_CHUNK", 2)
+    torch.testing.assert_close(decision_value_matrix(train, train_labels, weight), whole[0])
+    torch.testing.assert_close(example_margins(logits, train_labels), whole[1])
+    assert feature_deviation(train, train_labels, test, test_labels, rounds=10, seed=3) == pytest.approx(whole[2])

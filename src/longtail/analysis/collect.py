@@ -79,6 +79,19 @@ def decision_inputs(
     return features, weight
 
 
+MAX_MATRIX_CLASSES = 200  # C×C matrices above this would bloat analysis.json (iNaturalist: 8,142²)
+MAX_TSNE_CLASSES = 20  # the paper shows 10 classes; more make an unreadable cloud
+
+
+def tsne_classes(train_sizes: list[int], limit: int = MAX_TSNE_CLASSES) -> list[int]:
+    """All classes with training data, or ``limit`` of them evenly spaced from the largest to the smallest."""
+    order = sorted((c for c, n in enumerate(train_sizes) if n > 0), key=lambda c: (-train_sizes[c], c))
+    if len(order) <= limit:
+        return sorted(order)
+    picks = {order[round(i * (len(order) - 1) / (limit - 1))] for i in range(limit)}
+    return sorted(picks)
+
+
 def analyze_outputs(
     name: str,
     train: Outputs,
@@ -96,19 +109,26 @@ def analyze_outputs(
     """Every statistic of the CDT paper's section 3 and LDAM's margins, as one JSON-ready dict.
 
     ``weight`` is ``head.class_weight_matrix()`` [C, D]. Accuracy and confusion use argmax of the
-    logits; margins use the training logits; ``tsne_per_class=0`` skips the t-SNE.
+    logits; margins use the training logits; ``tsne_per_class=0`` skips the t-SNE, which uses at
+    most :data:`MAX_TSNE_CLASSES` classes. The C×C matrices are kept up to
+    :data:`MAX_MATRIX_CLASSES` classes; their diagonals always.
     """
     C = int(weight.shape[0])
     train_pred, test_pred = train.logits.argmax(1), test.logits.argmax(1)
     train_dv_f, dv_w = decision_inputs(train.features, weight, head)
     test_dv_f, _ = decision_inputs(test.features, weight, head)
+    dv_train = decision_value_matrix(train_dv_f, train.labels, dv_w)
+    dv_test = decision_value_matrix(test_dv_f, test.labels, dv_w)
     test_correct = int((test_pred == test.labels).sum())
     train_acc = per_class_accuracy(train_pred, train.labels, C)
     test_acc = per_class_accuracy(test_pred, test.labels, C)
+    train_sizes = class_sizes(train.labels, C).tolist()
+    test_sizes = class_sizes(test.labels, C).tolist()
     deviation = feature_deviation(
         train.features, train.labels, test.features, test.labels, num_classes=C, rounds=rounds, seed=seed
     )
-    present = [n for n in class_sizes(train.labels, C).tolist() if n > 0]
+    present = [n for n in train_sizes if n > 0]
+    full = C <= MAX_MATRIX_CLASSES
     run: dict[str, Any] = {
         "name": name,
         "run_dir": run_dir,
@@ -116,7 +136,7 @@ def analyze_outputs(
         "num_classes": C,
         "class_names": list(class_names) if class_names is not None else [str(c) for c in range(C)],
         "class_counts": [int(n) for n in class_counts],
-        "test_counts": class_sizes(test.labels, C).tolist(),
+        "test_counts": test_sizes,
         "head": head,
         "summary": {
             "train_balanced_accuracy": _mean(train_acc),
@@ -129,22 +149,30 @@ def analyze_outputs(
         "feature_deviation": deviation,
         "deviation_K": min(present) if present else None,
         "deviation_rounds": rounds,
-        "decision_values": {
-            "train": decision_value_matrix(train_dv_f, train.labels, dv_w).tolist(),
-            "test": decision_value_matrix(test_dv_f, test.labels, dv_w).tolist(),
+        # Diagonal of the decision-value matrices (None where the class has no examples).
+        "decision_diagonal": {
+            "train": [float(dv_train[c, c]) if train_sizes[c] else None for c in range(C)],
+            "test": [float(dv_test[c, c]) if test_sizes[c] else None for c in range(C)],
         },
+        "decision_values": {"train": dv_train.tolist(), "test": dv_test.tolist()} if full else None,
         "confusion": {
             "train": confusion_matrix(train_pred, train.labels, C).tolist(),
             "test": confusion_matrix(test_pred, test.labels, C).tolist(),
-        },
+        }
+        if full
+        else None,
         "margins": class_margins(train.logits, train.labels, C),
         "tsne": None,
         "epochs": None,
     }
     if tsne_per_class > 0:
+        classes = tsne_classes(train_sizes)
+        keep_train = torch.isin(train.labels, torch.tensor(classes))
+        keep_test = torch.isin(test.labels, torch.tensor(classes))
         run["tsne"] = tsne_embedding(
-            train.features, train.labels, test.features, test.labels, per_class=tsne_per_class, seed=seed
-        ).to_dict()
+            train.features[keep_train], train.labels[keep_train], test.features[keep_test], test.labels[keep_test],
+            per_class=tsne_per_class, seed=seed,
+        ).to_dict()  # fmt: skip
     return run
 
 
@@ -225,6 +253,10 @@ def run_config(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None 
     return config
 
 
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
     try:
         model.load_state_dict(weights)
@@ -299,10 +331,17 @@ def analyze_run(
     snapshots = find_snapshots(run_path) if epochs else []
     if snapshots:
         series: dict[str, list[Any]] = {"epoch": []}
+        final_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        final_head = model.head.class_weight_matrix().detach().cpu().clone()
         for e, path in snapshots:
-            load_weights(model, model_state(load_state(path), path), path)
-            snap_train, snap_test = outputs()
-            stats = epoch_statistics(snap_train, snap_test, model.head.class_weight_matrix().detach().cpu(), rounds, seed)
+            weights = model_state(load_state(path), path)
+            if e == epoch and _same_weights(weights, final_weights):
+                snap_train, snap_test, snap_w = train, test, final_head  # the final model: no second pass
+            else:
+                load_weights(model, weights, path)
+                snap_train, snap_test = outputs()
+                snap_w = model.head.class_weight_matrix().detach().cpu()
+            stats = epoch_statistics(snap_train, snap_test, snap_w, rounds, seed)
             series["epoch"].append(e)
             for key, value in stats.items():
                 series.setdefault(key, []).append(value)

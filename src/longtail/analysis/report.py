@@ -120,11 +120,10 @@ def findings(run: dict[str, Any]) -> list[tuple[str, str]]:
                    else " — the paper finds dis(c) growing as N_c shrinks; this run does not show that clearly.")
             )
         )  # fmt: skip
-    dv = run.get("decision_values")
-    if dv is not None:
+    diag = run.get("decision_diagonal")
+    if diag is not None:
         drop = [
-            (dv["train"][c][c] - dv["test"][c][c]) if run["test_counts"][c] > 0 and counts[c] > 0 else None
-            for c in range(len(counts))
+            (a - b) if a is not None and b is not None else None for a, b in zip(diag["train"], diag["test"])
         ]
         rho = spearman(counts, drop)
         out.append(
@@ -183,15 +182,25 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _lookup(run: dict[str, Any], key: str | tuple[str, ...]) -> Any:
+    if isinstance(key, str):
+        return run[key]
+    value: Any = run
+    for part in key:
+        value = value[part]
+    return value
+
+
 def plot_per_class(
-    runs: list[dict[str, Any]], keys: Sequence[tuple[str, str]], path: Path, pct: bool = False
+    runs: list[dict[str, Any]], keys: Sequence[tuple[Any, str]], path: Path, pct: bool = False,
+    same_scale: bool = False,
 ) -> Path:
-    """One panel per statistic (``(key, title)``), one line per run, classes on the x axis."""
+    """One panel per statistic (``(key, title)``; a tuple key walks nested dicts), one line per run."""
     fig, axes = _figure(1, len(keys), size=(5.2 * len(keys), 3.8))
     order = class_order(runs[0])
     for ax, (key, title) in zip(axes[0], keys):
         for run in runs:
-            values = _nan([run[key][c] for c in order])
+            values = _nan([_lookup(run, key)[c] for c in order])
             if pct:
                 values = [100 * v for v in values]
             ax.plot(range(len(values)), values, marker="o", ms=3, label=run["name"])
@@ -201,6 +210,10 @@ def plot_per_class(
             ax.set_ylim(-2, 102)
             ax.set_ylabel("%")
         ax.legend(fontsize=8)
+    if same_scale:
+        lows, highs = zip(*(ax.get_ylim() for ax in axes[0]))
+        for ax in axes[0]:
+            ax.set_ylim(min(lows), max(highs))
     return _save(fig, path)
 
 
@@ -238,7 +251,7 @@ def _heatmap(
         middle = vmin + 0.5 * (vmax - vmin)
         for i in range(C):
             for j in range(C):
-                ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=6, in_layout=False,
                         color="white" if (m[i, j] < middle) == (cmap == "viridis") else "black")  # fmt: skip
     fig.colorbar(image, ax=ax, shrink=0.8)
 
@@ -273,12 +286,13 @@ def plot_tsne(run: dict[str, Any], path: Path) -> Path:
     coords = np.asarray(tsne["coords"], dtype=np.float64)
     labels = np.asarray(tsne["labels"], dtype=np.int64)
     is_test = np.asarray(tsne["is_test"], dtype=bool)
-    C = run["num_classes"]
+    shown = sorted(set(labels.tolist()))
+    C = len(shown)
     cmap = colormaps["tab10" if C <= 10 else "tab20" if C <= 20 else "turbo"]
     fig, axes = _figure(size=(6.4, 5.6))
     ax = axes[0][0]
-    for c in range(C):
-        colour = cmap(c % cmap.N if C <= 20 else c / max(C - 1, 1))
+    for i, c in enumerate(shown):
+        colour = cmap(i if C <= 20 else i / max(C - 1, 1))
         for test, marker in ((False, "o"), (True, "x")):
             sel = (labels == c) & (is_test == test)
             if sel.any():
@@ -347,8 +361,14 @@ CAPTIONS = {
     "margins": "Per-class training margin γ_j = min over class-j training examples of z_y − max_{j'≠y} z_{j'} "
     "(LDAM paper eq. 3). Negative: some training example of the class is misclassified. LDAM's bound asks for "
     "larger margins on minor classes (γ_j ∝ N_j^(−1/4)).",
+    "diagonal": "Diagonal of the decision-value matrices: the mean decision value w_cᵀ f(x) of class c's own "
+    "classifier over class-c examples, training (left) vs test (right), runs overlaid (cosines for a normed-linear "
+    "head). CDT paper section 3.3: with ERM the training diagonal is similar across classes, while the test "
+    "diagonal drops, most for minor classes; CDT (section 4) raises the minor classes' training diagonal so that "
+    "the test diagonal is balanced.",
     "matrices": "Top: mean decision values w_{c'}ᵀ f(x) over the examples of class c (row) for every classifier c' "
-    "(column), training (left) vs test (right), on one colour scale. Bottom: predicted labels, row fractions. "
+    "(column), training (left) vs test (right), on one colour scale (bias excluded, as in the paper's eq. 1; cosines "
+    "for a normed-linear head). Bottom: predicted labels, row fractions. "
     "CDT paper Figure 4 (ERM): the diagonal drops from training to test, most for minor classes, while the "
     "off-diagonal values barely change (some in the lower triangle rise) — minor-class test examples are "
     "predicted as major classes. Figure 5 (CDT): minor classes get larger diagonal values in training, and the "
@@ -392,6 +412,11 @@ def make_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, str
     if all(run.get("margins") is not None for run in runs):
         plots.append(("margins", "Training margins", plot_per_class(
             runs, [("margins", "training margin γ_j")], out_dir / "margins.png")))  # fmt: skip
+    if all(run.get("decision_diagonal") is not None for run in runs):
+        plots.append(("diagonal", "Diagonal decision values", plot_per_class(
+            runs, [(("decision_diagonal", "train"), "training set: mean w_cᵀ f(x), class c"),
+                   (("decision_diagonal", "test"), "test set: mean w_cᵀ f(x), class c")],
+            out_dir / "decision_diagonal.png", same_scale=True)))  # fmt: skip
     used: set[str] = set()
     for i, run in enumerate(runs):
         stem = _safe_name(run["name"])
@@ -456,7 +481,7 @@ def render_html(runs: list[dict[str, Any]], plots: list[tuple[str, str, Path]]) 
         parts.append("</ul>")
     section_titles = {
         "class_counts": "Class sizes", "accuracy": "Per-class accuracy", "norms": "Classifier norms",
-        "deviation": "Feature deviation", "margins": "Training margins",
+        "deviation": "Feature deviation", "margins": "Training margins", "diagonal": "Diagonal decision values",
         "matrices": "Decision-value and prediction matrices", "tsne": "t-SNE of features", "epochs": "Along epochs",
     }  # fmt: skip
     current = None

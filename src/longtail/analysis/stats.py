@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from longtail.errors import LongtailError
+
+_CHUNK = 16384  # rows converted to float64 at a time
 
 
 def _as_long(labels: torch.Tensor) -> torch.Tensor:
@@ -75,24 +78,30 @@ def decision_value_matrix(
     paper's decision value has no bias: pass ``bias=None``). The row of a class with no examples
     is all zeros; use :func:`class_sizes` to tell it apart.
     """
-    weight = weight.detach().double()
+    weight = weight.detach().double().cpu()
     num_classes = weight.shape[0]
     labels = _as_long(labels)
-    values = features.detach().double().cpu() @ weight.cpu().t()
-    if bias is not None:
-        values = values + bias.detach().double().cpu()
-    sums = torch.zeros(num_classes, num_classes, dtype=torch.float64).index_add_(0, labels, values)
+    features = features.detach().cpu()
+    sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
+    for start in range(0, features.shape[0], _CHUNK):  # chunks keep float64 copies small
+        values = features[start : start + _CHUNK].double() @ weight.t()
+        if bias is not None:
+            values = values + bias.detach().double().cpu()
+        sums.index_add_(0, labels[start : start + _CHUNK], values)
     counts = class_sizes(labels, num_classes).double().clamp(min=1)
     return sums / counts[:, None]
 
 
 def example_margins(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """γ(x, y) = z_y − max_{j ≠ y} z_j for every example, float64 [N] (LDAM paper eq. 2)."""
-    logits = logits.detach().double().cpu()
+    logits = logits.detach().cpu()
     labels = _as_long(labels)
-    true = logits.gather(1, labels[:, None]).squeeze(1)
-    others = logits.scatter(1, labels[:, None], float("-inf"))
-    return true - others.max(dim=1).values
+    out = torch.empty(logits.shape[0], dtype=torch.float64)
+    for start in range(0, logits.shape[0], _CHUNK):
+        z = logits[start : start + _CHUNK].double()
+        y = labels[start : start + _CHUNK, None]
+        out[start : start + _CHUNK] = z.gather(1, y).squeeze(1) - z.scatter(1, y, float("-inf")).max(dim=1).values
+    return out
 
 
 def class_margins(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
@@ -144,8 +153,8 @@ def feature_deviation(
         num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     if rounds < 1:
         raise LongtailError(f"feature deviation needs rounds >= 1, got {rounds}")
-    train = torch.nn.functional.normalize(train_features.detach().double().cpu(), dim=1)
-    test = torch.nn.functional.normalize(test_features.detach().double().cpu(), dim=1)
+    train = train_features.detach().cpu()
+    test = test_features.detach().cpu()
     train_sizes = class_sizes(train_labels, num_classes)
     test_sizes = class_sizes(test_labels, num_classes)
     present = (train_sizes > 0) & (test_sizes > 0)
@@ -160,7 +169,10 @@ def feature_deviation(
             f"size {smallest}; lower K or leave it unset"
         )
     generator = torch.Generator().manual_seed(int(seed))
-    test_means = torch.zeros(num_classes, train.shape[1], dtype=torch.float64).index_add_(0, test_labels, test)
+    test_means = torch.zeros(num_classes, train.shape[1], dtype=torch.float64)
+    for start in range(0, test.shape[0], _CHUNK):  # normalised in float64, a chunk at a time
+        chunk = F.normalize(test[start : start + _CHUNK].double(), dim=1)
+        test_means.index_add_(0, test_labels[start : start + _CHUNK], chunk)
     test_means /= test_sizes.clamp(min=1).double()[:, None]
     order = torch.argsort(train_labels, stable=True)
     starts = torch.cumsum(train_sizes, 0) - train_sizes
@@ -176,7 +188,7 @@ def feature_deviation(
             continue
         chosen = keys.topk(K, dim=1, largest=False, sorted=False).indices
         membership = torch.zeros(rounds, n_c, dtype=torch.float64).scatter_(1, chosen, 1.0)
-        feats = train[order[int(starts[c]) : int(starts[c]) + n_c]]
+        feats = F.normalize(train[order[int(starts[c]) : int(starts[c]) + n_c]].double(), dim=1)
         subset_means = membership @ feats / K
         result[c] = float(torch.linalg.vector_norm(subset_means - test_means[c], dim=1).mean())
     return result
@@ -230,7 +242,7 @@ def tsne_embedding(
     train_idx = sample_per_class(train_labels, per_class, rng)
     test_idx = sample_per_class(test_labels, per_class, rng)
     feats = torch.cat([train_features[train_idx], test_features[test_idx]]).detach().double().cpu()
-    feats = torch.nn.functional.normalize(feats, dim=1).numpy()
+    feats = F.normalize(feats, dim=1).numpy()
     labels = np.concatenate([_as_long(train_labels).numpy()[train_idx], _as_long(test_labels).numpy()[test_idx]])
     is_test = np.concatenate([np.zeros(train_idx.size, dtype=bool), np.ones(test_idx.size, dtype=bool)])
     m = feats.shape[0]

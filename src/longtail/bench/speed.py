@@ -171,77 +171,12 @@ def _make_optimizer(model: Any) -> Any:
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
 
 
-class _Runner:
-    """Holds one pipeline's data, model and optimiser; runs timed windows of it."""
-
-    device: Any
-
-    def next_batch(self) -> tuple[Any, Any]:
-        raise NotImplementedError
-
-    def step(self, x: Any, y: Any) -> None:
-        raise NotImplementedError
-
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
-        raise NotImplementedError
-
-    def eval_forward(self, x: Any) -> Any:
-        raise NotImplementedError
-
-    def train_window(self, steps: int) -> dict[str, float]:
-        """Run ``steps`` training steps; seconds in total and waiting for batches, images done."""
-        _sync(self.device)
-        images = 0
-        data_seconds = 0.0
-        start = time.perf_counter()
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            x, y = self.next_batch()
-            data_seconds += time.perf_counter() - t0
-            self.step(x, y)
-            images += int(y.shape[0])
-        self.finish_window()
-        _sync(self.device)
-        return {"images": images, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
-
-    def finish_window(self) -> None:
-        """Read accumulated statistics once per window (the longtail loop's only host sync)."""
-
-    def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
-        """Evaluate ``num_images`` test images in batches of ``batch_size`` after one warm-up batch."""
-        import torch
-
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                batches = self.eval_batches(batch_size)
-                x, _ = next(batches)
-                self.eval_forward(x)  # warm-up: kernels for this batch size, recompilation
-                _sync(self.device)
-                images = 0
-                start = time.perf_counter()
-                for x, y in self.eval_batches(batch_size):
-                    predictions = self.eval_forward(x).argmax(1)
-                    self.correct += (predictions == y).sum()
-                    images += int(y.shape[0])
-                    if images >= num_images:
-                        break
-                _sync(self.device)
-                seconds = time.perf_counter() - start
-        finally:
-            self.model.train()
-        return {"images": images, "seconds": seconds}
-
-    model: Any
-    correct: Any = 0
-
-
-class ReferenceRunner(_Runner):
-    """(a) The LDAM-DRW reference code's pipeline (see :mod:`longtail.bench.reference`)."""
+class ReferenceRunner:
+    """(a) The LDAM-DRW reference code's pipeline (see :mod:`longtail.bench.reference`): its
+    ``train()`` loop body — forward, loss, top-1/top-5 accuracy, ``loss.item()``, zero_grad,
+    backward, step — and its ``validate()`` (no_grad, predictions collected on the host)."""
 
     def __init__(self, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
-        import torch
-
         from longtail.bench import reference
         from longtail.engine.accel import resolve_device
         from longtail.losses import create_loss
@@ -268,14 +203,14 @@ class ReferenceRunner(_Runner):
         self.workers = pipeline.workers
         self.seed = options.seed
         self.model = create_model(
-            "resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear"
+            "resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear",
+            seed=options.seed,
         ).to(self.device)
         self.criterion = create_loss("ldam", counts).to(self.device)
         self.optimizer = _make_optimizer(self.model)
         self._iterator: Iterator[Any] = iter(self.loader)
         self._accuracy = reference.accuracy_topk
         self.losses: list[float] = []
-        self._torch = torch
 
     def next_batch(self) -> tuple[Any, Any]:
         try:
@@ -295,29 +230,103 @@ class ReferenceRunner(_Runner):
         loss.backward()
         self.optimizer.step()
 
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
+    def train_window(self, steps: int) -> dict[str, float]:
+        """Run ``steps`` training steps; seconds in total and waiting for batches, images done."""
+        self.model.train()
+        _sync(self.device)
+        images = 0
+        data_seconds = 0.0
+        start = time.perf_counter()
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            x, y = self.next_batch()
+            data_seconds += time.perf_counter() - t0
+            self.step(x, y)
+            images += int(y.shape[0])
+        _sync(self.device)
+        return {"images": images, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
+
+    def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
+        """The test set in batches of ``batch_size`` (one untimed warm-up batch first)."""
+        import torch
+
         from longtail.bench import reference
 
         loader = reference.make_loader(self.test_set, batch_size, False, self.workers, self.seed)
-        for x, y in loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                x, _ = next(iter(loader))
+                self.model(x.to(self.device))  # warm-up: kernels for this batch size
+                _sync(self.device)
+                predictions: list[Any] = []
+                images = 0
+                start = time.perf_counter()
+                for x, y in loader:
+                    x = x.to(self.device, non_blocking=True)
+                    _, output = self.model(x)
+                    predictions.extend(output.argmax(1).cpu().numpy())
+                    images += int(y.shape[0])
+                    if images >= num_images:
+                        break
+                _sync(self.device)
+                seconds = time.perf_counter() - start
+        finally:
+            self.model.train()
+        return {"images": images, "seconds": seconds}
 
-    def eval_forward(self, x: Any) -> Any:
-        return self.model(x)[1]
+
+class _WindowLoader:
+    """``steps`` batches from a persistent loader (next epoch's draw when one runs out), timing the
+    waits for batches; what ``train_one_epoch`` iterates over in one window."""
+
+    def __init__(self, runner: LongtailRunner, steps: int) -> None:
+        self.runner = runner
+        self.steps = steps
+        self.data_seconds = 0.0
+        self.images = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        for _ in range(self.steps):
+            t0 = time.perf_counter()
+            batch = self.runner.next_batch()
+            self.data_seconds += time.perf_counter() - t0
+            self.images += int(batch[1].shape[0])
+            yield batch
 
 
-class LongtailRunner(_Runner):
-    """(b) longtail's pipeline: uint8 tensor data, batched augmentation, sampler, Accel settings."""
+class LongtailRunner:
+    """(b) longtail's pipeline: what ``longtail train`` runs — the engine's data loader (uint8 tensor,
+    ``BatchAugment``, the ``instance`` sampler), optimiser, :class:`Accel` settings and its
+    ``train_one_epoch`` / ``evaluate`` — on synthetic data."""
 
     def __init__(self, pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> None:
         import torch
 
-        from longtail.data import BatchAugment, TensorLoader
-        from longtail.engine.accel import Accel, autocast, maybe_compile, prepare_input, prepare_model
+        from longtail.config import Config
+        from longtail.data import Split
+        from longtail.data.augment import BatchAugment
+        from longtail.data.loaders import TensorLoader
+        from longtail.engine.accel import Accel, maybe_compile, prepare_model
+        from longtail.engine.data import EvalData
+        from longtail.engine.distributed import DistInfo
+        from longtail.engine.optim import build_optimizer
         from longtail.losses import create_loss
         from longtail.models import create_model
         from longtail.registry import SAMPLERS
+        from longtail.tracking import Progress
 
+        config = Config()
+        config.optim.batch_size = options.batch_size
+        config.runtime.channels_last = pipeline.channels_last
+        config.runtime.precision = pipeline.precision
+        config.runtime.compile = pipeline.compile
+        config.runtime.device = options.device
+        config.train.seed = options.seed
+        self.config = config
         self.accel = Accel(
             device=options.device,
             channels_last=pipeline.channels_last,
@@ -328,33 +337,36 @@ class LongtailRunner(_Runner):
         data_device = self.device if pipeline.data_on_device else torch.device("cpu")
         images, labels, counts = synthetic_longtail(shape, options.n_max, options.seed)
         test_images, test_labels = synthetic_balanced(shape, options.eval_images, options.seed)
+        self.class_counts = counts
         sampler = SAMPLERS.create("instance", labels=labels, seed=options.seed)
-        augment = BatchAugment(
-            image_size=shape.image_size, padding=4, flip=True, mean=shape.mean, std=shape.std, seed=options.seed
-        )
+        augment = BatchAugment(shape.mean, shape.std, pad=4, flip=True, seed=options.seed)
         self.loader = TensorLoader(
-            images.to(data_device), labels.to(data_device), options.batch_size, sampler, augment, data_device, False
+            images, labels, options.batch_size, sampler, augment, data_device, config.train.drop_last
         )
-        self.test_images = test_images.to(data_device)
-        self.test_labels = test_labels.to(data_device)
-        self.eval_augment = BatchAugment(
-            image_size=shape.image_size, padding=0, flip=False, mean=shape.mean, std=shape.std, seed=options.seed
+        info = dataclasses.make_dataclass("Info", ["mean", "std", "image_size"])(
+            shape.mean, shape.std, shape.image_size
         )
-        self.data_device = data_device
+        classes = [str(c) for c in range(shape.num_classes)]
+        self.test = EvalData(
+            Split(labels=test_labels, classes=classes, images=test_images), info, data_device, 0, pipeline.channels_last
+        )
+        self._eval_args = (classes, info, data_device, pipeline.channels_last, test_images, test_labels)
         self.model = prepare_model(
-            create_model("resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear"),
+            create_model(
+                "resnet32", num_classes=shape.num_classes, in_channels=shape.channels, head="normed-linear",
+                seed=options.seed,
+            ),
             self.accel,
         )
         self.forward = maybe_compile(self.model, self.accel)
         self.criterion = create_loss("ldam", counts).to(self.device)
-        self.optimizer = _make_optimizer(self.model)
-        self._autocast = autocast
-        self._prepare_input = prepare_input
+        self.optimizer = build_optimizer(config.optim, self.model)
+        self.scaler = torch.amp.GradScaler(self.device.type) if pipeline.precision == "fp16" else None
+        self.dist = DistInfo()
+        self.progress = Progress("none", config.train.epochs)
         self._epoch = 0
         self.loader.set_epoch(self._epoch)
         self._iterator: Iterator[Any] = iter(self.loader)
-        self.loss_sum = torch.zeros((), device=self.device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
 
     def next_batch(self) -> tuple[Any, Any]:
         try:
@@ -365,45 +377,63 @@ class LongtailRunner(_Runner):
             self._iterator = iter(self.loader)
             return next(self._iterator)
 
-    def step(self, x: Any, y: Any) -> None:
-        x = self._prepare_input(x, self.accel)
-        y = y.to(self.device, non_blocking=True)
-        with self._autocast(self.accel):
-            _, logits = self.forward(x)
-            loss = self.criterion(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.loss_sum += loss.detach()
+    def train_window(self, steps: int) -> dict[str, float]:
+        """``steps`` steps of the trainer's ``train_one_epoch`` (its one host sync at the end included)."""
+        from longtail.engine.trainer import train_one_epoch
 
-    def finish_window(self) -> None:
-        float(self.loss_sum)
+        window = _WindowLoader(self, steps)
+        _sync(self.device)
+        start = time.perf_counter()
+        train_one_epoch(
+            self.forward, self.criterion, self.optimizer, self.scaler, window, self.accel, self.config,
+            self._epoch, self.dist, self.progress,
+        )
+        _sync(self.device)
+        seconds = time.perf_counter() - start
+        return {"images": window.images, "seconds": seconds, "data_seconds": window.data_seconds}
 
-    def eval_batches(self, batch_size: int) -> Iterator[tuple[Any, Any]]:
-        for start in range(0, int(self.test_labels.shape[0]), batch_size):
-            x = self.eval_augment(self.test_images[start : start + batch_size])
-            yield x, self.test_labels[start : start + batch_size].to(self.device, non_blocking=True)
+    def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
+        """The trainer's ``evaluate`` (metrics included) on the synthetic test set at ``batch_size``."""
+        from longtail.config import EvalConfig
+        from longtail.data import Split
+        from longtail.engine.data import EvalData
+        from longtail.engine.evaluate import evaluate
 
-    def eval_forward(self, x: Any) -> Any:
-        with self._autocast(self.accel):
-            return self.forward(self._prepare_input(x, self.accel))[1]
+        classes, info, data_device, channels_last, images, labels = self._eval_args
+        first = EvalData(  # one untimed batch of this size: kernels, recompilation in eval mode
+            Split(labels=labels[:batch_size], classes=classes, images=images[:batch_size]),
+            info, data_device, 0, channels_last,
+        )
+        eval_config = EvalConfig(batch_size=batch_size)
+        try:
+            evaluate(self.forward, first, self.accel, self.dist, self.class_counts, eval_config)
+            _sync(self.device)
+            start = time.perf_counter()
+            evaluate(self.forward, self.test, self.accel, self.dist, self.class_counts, eval_config)
+            _sync(self.device)
+            seconds = time.perf_counter() - start
+        finally:
+            self.model.train()
+        return {"images": len(self.test), "seconds": seconds}
 
     def profile(self, steps: int) -> dict[str, Any]:
-        """Top operators by self CPU time over ``steps`` steps, and seconds per phase."""
-        import torch
+        """Top operators by self time over ``steps`` training steps, and the time per phase."""
         from torch.profiler import ProfilerActivity, profile
+
+        from longtail.engine.accel import autocast, prepare_input
 
         phases = {"data": 0.0, "forward+loss": 0.0, "backward": 0.0, "optimizer": 0.0}
         for _ in range(steps):
             _sync(self.device)
             t0 = time.perf_counter()
             x, y = self.next_batch()
-            x = self._prepare_input(x, self.accel)
+            x = prepare_input(x, self.accel)
+            y = y.to(self.device, non_blocking=True)
             _sync(self.device)
             t1 = time.perf_counter()
-            with self._autocast(self.accel):
+            with autocast(self.accel):
                 _, logits = self.forward(x)
-                loss = self.criterion(logits, y)
+            loss = self.criterion(logits, y)
             _sync(self.device)
             t2 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
@@ -417,17 +447,13 @@ class LongtailRunner(_Runner):
                 phases[name] += seconds
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
         with profile(activities=activities) as prof:
-            for _ in range(steps):
-                x, y = self.next_batch()
-                self.step(x, y)
-            _sync(self.device)
+            self.train_window(steps)
         sort_key = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
         table = prof.key_averages().table(sort_by=sort_key, row_limit=18)
-        del torch
         return {"phases": phases, "steps": steps, "table": table}
 
 
-def _make_runner(pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> _Runner:
+def _make_runner(pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> ReferenceRunner | LongtailRunner:
     if pipeline.kind == "reference":
         return ReferenceRunner(pipeline, shape, options)
     return LongtailRunner(pipeline, shape, options)
@@ -565,24 +591,32 @@ def pipelines_for(options: SpeedOptions) -> list[Pipeline]:
     )
     pipelines = [reference, longtail]
     if options.ablation:
-        low_precision = options.precision if options.precision != "fp32" else "bf16"
-        ladder = [
-            Pipeline("tensor", "longtail", data_on_device=options.data_on_device),
-            Pipeline("+channels_last", "longtail", channels_last=True, data_on_device=options.data_on_device),
-            Pipeline(
-                f"+{low_precision}", "longtail", True, low_precision, data_on_device=options.data_on_device
-            ),
-            Pipeline("+compile", "longtail", True, low_precision, True, data_on_device=options.data_on_device),
-        ]
-        if options.data_on_device:
-            ladder.append(Pipeline("data on host", "longtail", options.channels_last, options.precision,
-                                   options.compile, data_on_device=False))
         seen = {p.settings_key() for p in pipelines}
-        for pipeline in ladder:
+        for label, pipeline in ablation_rows(options):
             if pipeline.settings_key() not in seen:
                 seen.add(pipeline.settings_key())
-                pipelines.append(pipeline)
+                pipelines.append(dataclasses.replace(pipeline, label=label))
     return pipelines
+
+
+def ablation_rows(options: SpeedOptions) -> list[tuple[str, Pipeline]]:
+    """(row label, pipeline) of the ablation in order: a, the tensor pipeline in fp32 and NCHW, then
+    one optimisation more per row; "data on host" only where it differs (a CUDA device)."""
+    from longtail.engine.accel import resolve_device
+
+    low_precision = options.precision if options.precision != "fp32" else "bf16"
+    on_device = options.data_on_device
+    rows = [
+        ("a (reference)", Pipeline("a", "reference", workers=options.workers)),
+        ("tensor data", Pipeline("", "longtail", data_on_device=on_device)),
+        ("+channels_last", Pipeline("", "longtail", channels_last=True, data_on_device=on_device)),
+        (f"+{low_precision} autocast", Pipeline("", "longtail", True, low_precision, data_on_device=on_device)),
+        ("+torch.compile", Pipeline("", "longtail", True, low_precision, True, data_on_device=on_device)),
+    ]
+    if on_device and resolve_device(options.device).type != "cpu":
+        rows.append(("b, data on host", Pipeline("", "longtail", options.channels_last, options.precision,
+                                                 options.compile, data_on_device=False)))
+    return rows
 
 
 def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -> ShapeResult:
@@ -649,7 +683,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         f"{shape.image_size} (ρ={shape.imbalance_ratio:g}), batch {options.batch_size}, "
         f"{options.windows} windows × {options.steps} steps, interleaved; "
         f"{result.results[0].threads} threads",
-        f"  {'':3} {'pipeline':<58} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
+        f"  {'':15} {'pipeline':<58} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
         f"{'eval img/s':>10} {'@bs':>5} {'peak MiB':>9} {'Δ MiB':>7}",
     ]
     for r in result.results:
@@ -657,7 +691,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         eval_bs, eval_rate = r.best_eval()
         delta = r.memory["peak_rss_mib"] - r.memory["rss_start_mib"]
         lines.append(
-            f"  {r.pipeline.label[:3]:3} {r.pipeline.describe()[:58]:<58} {r.train_median:11.1f} "
+            f"  {r.pipeline.label[:15]:15} {r.pipeline.describe()[:58]:<58} {r.train_median:11.1f} "
             f"{min(rates):5.0f}–{max(rates):<5.0f} {100 * r.data_fraction:5.1f}% {eval_rate:10.0f} {eval_bs:5d} "
             f"{r.memory['peak_rss_mib']:9.0f} {delta:7.0f}"
         )
@@ -667,16 +701,21 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
     lines.append(f"  ratio b/a ({shape.name}): {result.ratio:.2f}")
     if len(result.results) > 2:
         base = result.results[0].train_median
-        lines.append(f"  ablation ({shape.name}), median train img/s in the same run:")
-        ladder = [result.results[0]] + [r for r in result.results[2:]] + [result.results[1]]
+        by_key = {r.pipeline.settings_key(): r for r in result.results}
+        b_key = result.results[1].pipeline.settings_key()
+        lines.append(f"  ablation ({shape.name}), median train img/s in the same run (b = the row marked *):")
         previous = None
-        for r in ladder:
+        for label, pipeline in ablation_rows(options):
+            key = pipeline.settings_key()
+            r = by_key[key]
             step = "" if previous is None else f"  ×{r.train_median / previous:.2f} vs previous row"
+            mark = "*" if key == b_key else " "
             lines.append(
-                f"    {r.pipeline.label:<15} {r.pipeline.describe()[:52]:<52} {r.train_median:8.1f}  "
-                f"×{r.train_median / base:.2f} vs a{step}"
+                f"   {mark}{label:<20} {r.train_median:8.1f}  ×{r.train_median / base:.2f} vs a{step}"
             )
             previous = r.train_median
+        if b_key not in {p.settings_key() for _, p in ablation_rows(options)}:
+            lines.append(f"    b: {result.results[1].pipeline.describe()}: {result.results[1].train_median:.1f}")
     if result.profile is not None:
         phases = result.profile["phases"]
         total = sum(phases.values())
@@ -791,6 +830,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--threads", type=int, default=defaults.threads, help="torch threads per process (default: torch's)")
     add("--ablation", action="store_true", help="also measure each optimisation switched on one at a time")
     add("--profile", action="store_true", help="profile (b): top operators and time per phase")
+    add("--profile-steps", type=int, default=defaults.profile_steps, help="steps profiled (default 5)")
     add("--seed", type=int, default=defaults.seed, help="seed of the synthetic data, model and draws")
     add("--json", dest="json_path", default="", metavar="PATH", help="also write the figures as JSON")
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("runs", nargs="+", metavar="DIR", help="run directories written by `longtail train`")
     parser.add_argument("--out", metavar="REPORT_DIR",
-                        help="where to write the report (default: DIR/analysis for one run, ./longtail-analysis for several)")  # fmt: skip
+                        help="where to write the report (default: DIR/report for one run, ./longtail-report for several)")  # fmt: skip
     parser.add_argument("--name", action="append", metavar="NAME",
                         help="label of each run in the plots, once per DIR in order (default: the directory name)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1000, help="feature-deviation sub-sampling rounds R (default 1000)")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             seeds = sorted(p.parent.name for p in d.glob("seed-*/checkpoints"))
             raise LongtailError(f"{d} holds several seeds ({', '.join(seeds)}); pass one of them, e.g. {d / seeds[0]}")
     labels = run_labels(dirs, args.name)
-    out = Path(args.out) if args.out else (dirs[0] / "analysis" if len(dirs) == 1 else Path("longtail-analysis"))
+    out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("longtail-report"))
     analyses = []
     for d, label in zip(dirs, labels):
         analyses.append(

@@ -10,14 +10,15 @@ Reuse. A run directory with ``results.json`` whose saved config equals the reque
 skipped; one with checkpoints but no results is resumed (exactly, see ``longtail.engine.trainer``);
 one whose config differs is an error (use another ``--out``).
 
-Post-hoc rows. The run's last checkpoint is loaded, penultimate features of the training, held-out
-and test splits are extracted, and the rule's parameter (τ) is chosen by balanced accuracy on the
-held-out split (``longtail.posthoc.tune``); then the rule is fitted on the training features and
-scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
+Post-hoc rows go through ``longtail eval RUN --posthoc RULE --tune heldout`` (its Python function
+``longtail.commands.eval.evaluate_run``): the run's last checkpoint is reloaded, the rule's parameter
+(τ) is chosen by balanced accuracy on the run's held-out split, the rule is fitted on the training
+features and scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
 
-Tuned rows (CDT Table 9). Every value of the grid is trained with the held-out config; the value with
-the best held-out balanced accuracy is retrained with the row's config on the full training set
-(per seed), and a post-hoc τ is chosen on the held-out split of the chosen tuning run.
+Tuned rows (CDT Table 9). Every value of the grid is trained with the held-out config; the value whose
+model has the best balanced accuracy on the held-out split (ties: the smaller value) is retrained with
+the row's config on the full training set (per seed); a post-hoc τ is chosen on the held-out split of
+that tuning run and applied, fixed, to the retrained run.
 
 Reported numbers: the LAST epoch, top-1 / top-5 accuracy in % on the (balanced) test set, mean ± sample
 standard deviation over seeds.
@@ -71,6 +72,8 @@ class Plan:
     rows: list[PlannedRow]
     variant: str | None = None
     overrides: tuple[str, ...] = ()
+    configs_dir: Path = DEFAULT_CONFIGS
+    data_root: str | Path | None = None
 
     def unique_runs(self) -> list[PlannedRun]:
         seen: dict[Path, PlannedRun] = {}
@@ -145,12 +148,12 @@ def make_plan(
                     runs.append(PlannedRun(tune_cfg, extra, seed,
                                            _run_dir(out, configs, tune_cfg, seed, tune_tag(row.tune.key, value))))
         planned_rows.append(PlannedRow(row, path, used, runs))
-    return Plan(table, seeds, out, planned_rows, variant, tuple(overrides))
+    return Plan(table, seeds, out, planned_rows, variant, tuple(overrides), configs, data_root)
 
 
-def format_plan(plan: Plan, configs_dir: str | Path | None = None) -> str:
+def format_plan(plan: Plan) -> str:
     """The dry-run text: every row with its config and run directories, then the unique runs."""
-    configs = Path(configs_dir) if configs_dir is not None else DEFAULT_CONFIGS
+    configs = plan.configs_dir
     lines = [f"{plan.table}: {TABLE_TITLES.get(plan.table, '')}",
              f"seeds {','.join(map(str, plan.seeds))}; runs under {plan.out}"
              + (f"; variant {plan.variant}" if plan.variant else "")
@@ -162,7 +165,9 @@ def format_plan(plan: Plan, configs_dir: str | Path | None = None) -> str:
             lines.append(f"{head} NOT RUN: {planned.skip_reason}")
             continue
         rel = planned.config.resolve().relative_to(configs.resolve())
-        post = f"; post-hoc {row.posthoc} tuned on the held-out split" if row.posthoc else ""
+        post = ""
+        if row.posthoc:
+            post = f"; post-hoc {row.posthoc}" + (", tuned on the held-out split" if _has_param(row.posthoc) else "")
         if row.tune is not None:
             grid = ",".join(f"{v:g}" for v in row.tune.grid)
             lines.append(f"{head} tune {row.tune.key} in [{grid}] with configs/{row.tune.heldout_config}, "
@@ -235,13 +240,10 @@ class Features:
     train: tuple[Any, Any]
     heldout: tuple[Any, Any] | None
     test: tuple[Any, Any]
-    model_params: int = 0
 
 
 def load_features(run_dir: Path) -> Features:
     """Rebuild a finished run (config.yaml + last checkpoint) and extract its features."""
-    import torch
-
     from longtail.config import load_config
     from longtail.engine import distributed
     from longtail.engine.accel import Accel
@@ -255,8 +257,7 @@ def load_features(run_dir: Path) -> Features:
     if ckpt is None:
         raise LongtailError(f"{run_dir} has no checkpoint to evaluate; train it first")
     accel = Accel(device=config.runtime.device, channels_last=False, precision="fp32", compile=False)
-    dist = distributed.DistInfo() if hasattr(distributed, "DistInfo") else None
-    data = build_data(config, dist, accel.torch_device)
+    data = build_data(config, distributed.DistInfo(), accel.torch_device)
     model = build_model(config, data)
     model.load_state_dict(load_checkpoint(ckpt)["model"])
     model.to(accel.torch_device).eval()
@@ -273,15 +274,7 @@ def load_features(run_dir: Path) -> Features:
         train=feats(data.train_eval),
         heldout=feats(data.heldout) if data.heldout is not None else None,
         test=feats(data.test),
-        model_params=sum(p.numel() for p in model.parameters()),
-    ) if torch.is_grad_enabled() or True else None  # pragma: no branch
-
-
-def topk_accuracy(scores: Any, labels: Any, k: int) -> float:
-    """Fraction of rows whose label is among the k highest scores (ties: torch.topk order)."""
-    k = min(k, scores.shape[1])
-    top = scores.topk(k, dim=1).indices
-    return float((top == labels.view(-1, 1)).any(dim=1).double().mean())
+    )
 
 
 def heldout_balanced_accuracy(features: Features) -> float:
@@ -294,40 +287,21 @@ def heldout_balanced_accuracy(features: Features) -> float:
     return balanced_accuracy(head_logits(f, features.head).argmax(1), y)
 
 
-def apply_posthoc(features: Features, rule: str, params: dict[str, Any] | None = None,
-                  tuned_on: Features | None = None) -> dict[str, Any]:
-    """Test top-1/top-5 (fractions) of ``rule``; its parameter chosen on the held-out split.
+PosthocFn = Callable[[Path, str, "float | None", bool], dict[str, Any]]
 
-    ``tuned_on``: choose the parameter on another run's held-out split (CDT Table 9: τ is chosen on the
-    tuning run, then applied to the run retrained on the full set).
-    """
-    from longtail.posthoc.base import balanced_accuracy, tune
+
+def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool) -> dict[str, Any]:
+    """``longtail eval RUN --posthoc RULE [--param P | --tune heldout]`` through its Python function:
+    test ``top1``/``top5`` (fractions) and the ``param`` used (chosen on the held-out split if ``tune``)."""
+    from longtail.commands.eval import evaluate_run
+
+    return evaluate_run(run_dir, rule, param, "heldout" if tune else None)
+
+
+def _has_param(rule: str) -> bool:
     from longtail.registry import POSTHOC
 
-    params = dict(params or {})
-    cls = POSTHOC.get(rule)
-    chosen: float | None = None
-    table: list[dict[str, float]] = []
-    if getattr(cls, "param_name", None) is not None and cls.param_name not in params:
-        source = tuned_on or features
-        if source.heldout is None:
-            raise ConfigError(
-                f"post-hoc rule {rule!r} is tuned on a held-out split but the run has none; use the "
-                "-heldout config (data.heldout_per_class > 0)"
-            )
-        chosen, table = tune(rule, None, *source.train, source.head, source.class_counts, *source.heldout, **params)
-        params[cls.param_name] = chosen
-    fitted = POSTHOC.create(rule, **params)
-    fitted.fit(*features.train, features.head, features.class_counts)
-    f, y = features.test
-    scores = fitted.scores(f)
-    return {
-        "top1": topk_accuracy(scores, y, 1),
-        "top5": topk_accuracy(scores, y, 5),
-        "balanced_accuracy": balanced_accuracy(scores.argmax(1), y),
-        "param": chosen,
-        "tuning": table,
-    }
+    return getattr(POSTHOC.get(rule), "param_name", None) is not None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -341,6 +315,7 @@ class RowResult:
     per_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> {"top1": %, "top5": %}
     budget: dict[str, Any] = field(default_factory=dict)
     skipped: str = ""
+    failed: str = ""  # the error that stopped this row (the other rows still ran)
     chosen: dict[int, str] = field(default_factory=dict)  # seed -> chosen hyper-parameters (text)
 
 
@@ -350,7 +325,8 @@ def _pct(results: dict[str, Any], metric: str) -> float | None:
 
 
 def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None] = print,
-            features_fn: Callable[[Path], Features] = load_features) -> list[RowResult]:
+            features_fn: Callable[[Path], Features] = load_features,
+            posthoc_fn: PosthocFn = evaluate_posthoc) -> list[RowResult]:
     """Train what is missing, evaluate every row; returns one :class:`RowResult` per row."""
     cache: dict[Path, dict[str, Any]] = {}
     feature_cache: dict[Path, Features] = {}
@@ -373,51 +349,59 @@ def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None
             result.skipped = planned.skip_reason
             out.append(result)
             continue
-        result.budget = budget(planned.config, plan.overrides)
-        for seed in plan.seeds:
-            runs = [r for r in planned.runs if r.seed == seed]
-            if row.tune is None:
-                (run,) = runs
-                results = trained(run)
-                if row.posthoc is None:
-                    result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
-                else:
-                    post = apply_posthoc(features(run.run_dir), row.posthoc, row.posthoc_params)
-                    result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
-                    if post["param"] is not None:
-                        result.chosen[seed] = f"τ={post['param']:g}"
-                continue
-            # tuned row: the grid on the held-out config, then the best value on the full set
-            scored = []
-            for run in runs:
-                trained(run)
-                scored.append((heldout_balanced_accuracy(features(run.run_dir)), run))
-            best_score = max(s for s, _ in scored)
-            best_run = next(run for s, run in scored if math.isclose(s, best_score, abs_tol=1e-12))
-            value = best_run.overrides[-1].split("=", 1)[1]
-            final = PlannedRun(
-                planned.config, (*best_run.overrides[:-1], f"{row.tune.key}={value}"), seed,
-                _run_dir(plan.out, planned.config.parent.parent if False else _configs_root(planned.config, row),
-                         planned.config, seed, tune_tag(row.tune.key, float(value))),
-            )
-            results = trained(final)
-            chosen = f"{row.tune.key.rsplit('.', 1)[-1]}={float(value):g}"
-            if row.posthoc is None:
-                result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
-            else:
-                post = apply_posthoc(features(final.run_dir), row.posthoc, row.posthoc_params,
-                                     tuned_on=features(best_run.run_dir))
-                result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
-                chosen += f", τ={post['param']:g}" if post["param"] is not None else ""
-            result.chosen[seed] = chosen
+        try:
+            result.budget = budget(planned.config, plan.overrides)
+            _evaluate_row(plan, planned, result, trained, features, posthoc_fn)
+        except LongtailError as error:  # one broken row must not lose the others' numbers
+            result.failed = str(error)
+            log(f"FAILED {row.table} {row.setting} {row.label}: {error}")
         out.append(result)
     return out
 
 
-def _configs_root(config: Path, row: Row) -> Path:
-    """The configs/ directory of ``config`` (its path ends with ``row.config``)."""
-    depth = len(Path(row.config).parts) if row.config else 1
-    return config.resolve().parents[depth - 1]
+def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
+                  trained: Callable[[PlannedRun], dict[str, Any]], features: Callable[[Path], Features],
+                  posthoc_fn: PosthocFn) -> None:
+    row = planned.row
+    assert planned.config is not None
+    for seed in plan.seeds:
+        runs = [r for r in planned.runs if r.seed == seed]
+        if row.tune is None:
+            (run,) = runs
+            results = trained(run)
+            if row.posthoc is None:
+                result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
+            else:
+                post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc))
+                result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+                if post.get("param") is not None:
+                    result.chosen[seed] = f"τ={post['param']:g}"
+            continue
+        # tuned row: the grid on the held-out config, then the best value on the full set
+        scored = []
+        for run in runs:
+            trained(run)
+            scored.append((heldout_balanced_accuracy(features(run.run_dir)), run))
+        best_score = max(s for s, _ in scored)
+        best_run = next(run for s, run in scored if math.isclose(s, best_score, abs_tol=1e-12))
+        value = best_run.overrides[-1].split("=", 1)[1]
+        final_overrides = (*data_root_override(planned.config, plan.data_root), *plan.overrides,
+                           f"{row.tune.key}={value}")
+        final = PlannedRun(planned.config, final_overrides, seed,
+                           _run_dir(plan.out, plan.configs_dir, planned.config, seed,
+                                    tune_tag(row.tune.key, float(value))))
+        results = trained(final)
+        chosen = f"{row.tune.key.rsplit('.', 1)[-1]}={float(value):g}"
+        if row.posthoc is None:
+            result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
+        else:
+            param = None
+            if _has_param(row.posthoc):  # τ chosen on the chosen tuning run's held-out split
+                param = posthoc_fn(best_run.run_dir, row.posthoc, None, True)["param"]
+                chosen += f", τ={param:g}"
+            post = posthoc_fn(final.run_dir, row.posthoc, param, False)
+            result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+        result.chosen[seed] = chosen
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -534,6 +518,8 @@ def markdown_table(table: str, results: Sequence[RowResult], seeds: Sequence[int
         notes = []
         if res.skipped:
             notes.append(f"not run: {res.skipped}")
+        if res.failed:
+            notes.append(f"FAILED: {res.failed}")
         if res.chosen:
             notes.append("chosen: " + "; ".join(f"seed {s}: {c}" for s, c in sorted(res.chosen.items())))
         cells.append(" ".join(notes).replace("|", "\\|"))

@@ -1,0 +1,101 @@
+"""The speed benchmark: its synthetic data, its pipeline list, its options, and a tiny end-to-end run.
+
+Nothing here is timed: the smoke run uses a few steps on a 242-image set only to check that both
+entry points run both pipelines and print the figures and the final ``ratio:`` line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from longtail.bench import speed
+from longtail.cli import main as cli_main
+from longtail.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "name, total, head, tail",
+    [("cifar10", 12406, 5000, 50), ("fmnist", 14886, 6000, 60)],
+)
+def test_synthetic_sets_have_the_papers_long_tailed_counts(name, total, head, tail):
+    shape = speed.SHAPES[name]
+    images, labels, counts = speed.synthetic_longtail(shape, 0, seed=0)
+    assert sum(counts) == total and counts[0] == head and counts[-1] == tail
+    # n_i = floor(N_max · ρ^(−i/(C−1))), written out independently
+    expected = [int(head * 100.0 ** (-i / 9) + 1e-9) for i in range(10)]
+    assert counts == expected
+    assert images.dtype == torch.uint8
+    assert tuple(images.shape) == (total, shape.channels, shape.image_size, shape.image_size)
+    assert torch.bincount(labels, minlength=10).tolist() == counts
+    again, _, _ = speed.synthetic_longtail(shape, 0, seed=0)
+    assert torch.equal(images[:50], again[:50])
+
+
+def test_pipelines_for_ablation_adds_each_optimisation_once():
+    base = speed.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False)
+    assert [p.label for p in speed.pipelines_for(base)] == ["a", "b"]
+    options = speed.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False, ablation=True)
+    pipelines = speed.pipelines_for(options)
+    keys = [p.settings_key() for p in pipelines]
+    assert len(keys) == len(set(keys))
+    by_label = {p.label: p for p in pipelines}
+    assert by_label["b"].precision == "bf16" and by_label["b"].channels_last
+    # the rows of the ladder are all measured; b (= +bf16) is not measured twice
+    rows = speed.ablation_rows(options)
+    assert {p.settings_key() for _, p in rows} <= set(keys)
+    assert [label for label, _ in rows] == [
+        "a (reference)", "tensor data", "+channels_last", "+bf16 autocast", "+torch.compile"
+    ]
+    assert len(pipelines) == 5  # a, b, tensor data, +channels_last, +torch.compile
+
+
+def test_bad_options_raise_config_error():
+    parser = __import__("argparse").ArgumentParser()
+    speed.add_arguments(parser)
+    with pytest.raises(ConfigError, match="--steps"):
+        speed.options_from_args(parser.parse_args(["--steps", "0"]))
+    with pytest.raises(ConfigError, match="--n-max"):
+        speed.options_from_args(parser.parse_args(["--n-max", "50"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--shapes", "imagenet"])
+
+
+def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    status = cli_main([
+        "bench", "speed", "--shapes", "fmnist", "--n-max", "100", "--batch-size", "16", "--steps", "2",
+        "--windows", "1", "--warmup", "1", "--eval-batch-sizes", "16,32", "--eval-images", "32",
+        "--threads", "1", "--precision", "bf16", "--json", str(out),
+    ])
+    assert status == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"ratio: \d+\.\d\d", lines[-1])
+    assert any("fmnist-LT shape: 242 training images 1×28×28" in line for line in lines)
+    payload = json.loads(out.read_text())
+    (shape,) = payload["shapes"]
+    a, b = shape["pipelines"]
+    assert (a["label"], b["label"]) == ("a", "b")
+    assert b["settings"]["precision"] == "bf16" and a["settings"]["kind"] == "reference"
+    for pipeline in (a, b):
+        assert len(pipeline["train_img_per_s"]) == 1 and pipeline["train_median"] > 0
+        assert set(pipeline["eval_img_per_s"]) == {"16", "32"}
+        assert pipeline["memory"]["peak_rss_mib"] >= pipeline["memory"]["rss_start_mib"] > 0
+    assert float(lines[-1].split()[1]) == pytest.approx(b["train_median"] / a["train_median"], abs=0.006)
+
+
+def test_benchmark_script_has_the_same_options():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--help"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    for option in ("--precision", "--channels-last", "--compile", "--data-on-device", "--ablation", "--profile"):
+        assert option in out
