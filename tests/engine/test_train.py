@@ -71,8 +71,11 @@ def test_run_directory_metrics_and_results(write_config, tmp_path):
 
 
 def test_best_on_test_only_when_asked(write_config, tmp_path):
-    config = load_config(write_config(), ["train.report_best_on_test=true", "train.epochs=2"])
+    config = load_config(write_config(), ["train.report_best_on_test=true", "train.epochs=2", "analysis.track_every=1"])
     results = fit(config, tmp_path / "run")
+    snapshots = sorted((tmp_path / "run" / "snapshots").iterdir())
+    assert [p.name for p in snapshots] == ["epoch-0001.pt", "epoch-0002.pt"]
+    assert torch.load(snapshots[0], weights_only=True)["epoch"] == 1
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert results["best_on_test_top1"] == max(r["test_top1"] for r in lines)
     assert results["reported"] == "last_epoch" and results["top1"] == lines[-1]["test_top1"]
@@ -172,3 +175,39 @@ def test_seeds_summary(write_config, tmp_path, capsys):
     assert summary["mean"]["many"] is None  # the empty group stays empty
     printed = capsys.readouterr().out
     assert "mean" in printed and "balanced_accuracy" in printed
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["rebalance.name=drw", "rebalance.params.start_epoch=1", "rebalance.params.weights=inverse"],
+        ["loss.name=cdt", "loss.params.gamma=0.2", "rebalance.name=deferred-cdt", "rebalance.params.start_epoch=2",
+         "rebalance.params.gamma=0.2"],
+        ["rebalance.name=drs", "rebalance.params.start_epoch=1", "optim.step_every=iteration"],
+    ],
+)
+def test_interrupted_run_resumes_exactly_with_schedules(write_config, tmp_path, monkeypatch, overrides):
+    """Stopped right after the epoch-2 checkpoint (a deferred schedule already switched on), the
+    resumed run ends bit-for-bit where the uninterrupted run ends."""
+    import longtail.engine.trainer as trainer
+
+    config = load_config(write_config(), overrides)
+    real = trainer.save_checkpoint
+
+    def save_then_die(state, directory, keep):
+        path = real(state, directory, keep)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "run")
+    monkeypatch.undo()
+    fit(config, tmp_path / "run", resume=True)
+    fit(config, tmp_path / "clean")
+    assert _results(tmp_path / "run") == _results(tmp_path / "clean")
+    a = torch.load(ck.latest_checkpoint(tmp_path / "run" / "checkpoints"), weights_only=True)
+    b = torch.load(ck.latest_checkpoint(tmp_path / "clean" / "checkpoints"), weights_only=True)
+    for key in b["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key

@@ -50,6 +50,7 @@ NEUTRAL = {
     "logit-adjusted": ({"tau": 0.0}, plain_ce),
     # a hinge is not a cross-entropy: at its neutral setting it is the plain multi-class hinge
     "ldam-hinge": ({"max_m": 0.0, "s": 1.0}, plain_hinge),
+    "hinge": ({"margin": 0.0, "s": 1.0}, plain_hinge),
 }
 
 # non-default parameters for the state_dict round trip (every parameter moved off its default)
@@ -63,6 +64,7 @@ NON_DEFAULT = {
     "cdt": {"gamma": 0.2},
     "logit-adjusted": {"tau": 0.7},
     "ldam-hinge": {"max_m": 0.3, "s": 2.0},
+    "hinge": {"margin": 0.3, "s": 2.0},
 }
 
 
@@ -78,7 +80,7 @@ def test_every_loss_has_a_neutral_entry():
     missing = sorted(set(NAMES) - set(NEUTRAL))
     assert not missing, f"add neutral parameters for {missing} to NEUTRAL in this file"
     assert not sorted(set(NAMES) - set(NON_DEFAULT)), "add non-default parameters to NON_DEFAULT"
-    assert len(NAMES) >= 9
+    assert len(NAMES) >= 10
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -119,6 +119,15 @@ def ref_ldam_hinge(z, ys, w, max_m, s):
     return reduce_weighted(losses, ys, w)
 
 
+def ref_hinge(z, ys, w, margin, s):
+    # HG: s · max(max_{j≠y} z_j − z_y + Δ, 0), the same Δ for every class
+    losses = []
+    for row, y in zip(z, ys):
+        runner_up = max(v for j, v in enumerate(row) if j != y)
+        losses.append(s * max(runner_up - row[y] + margin, 0.0))
+    return reduce_weighted(losses, ys, w)
+
+
 def ref_uniform_margin(z, ys, w, margin, s):
     losses = []
     for row, y in zip(z, ys):
@@ -186,6 +195,9 @@ CASES = [
     ("ldam", {"max_m": 0.3, "s": 10.0}, lambda z, y, w, p: ref_ldam(z, y, w, **p), True),
     ("ldam-hinge", {"max_m": 0.5, "s": 10.0}, lambda z, y, w, p: ref_ldam_hinge(z, y, w, **p), True),
     ("ldam-hinge", {"max_m": 0.5, "s": 1.0}, lambda z, y, w, p: ref_ldam_hinge(z, y, w, **p), True),
+    ("hinge", {"margin": 0.5, "s": 10.0}, lambda z, y, w, p: ref_hinge(z, y, w, **p), True),
+    ("hinge", {"margin": 0.2, "s": 1.0}, lambda z, y, w, p: ref_hinge(z, y, w, **p), True),
+    ("hinge", {"margin": 0.0, "s": 3.0}, lambda z, y, w, p: ref_hinge(z, y, w, **p), True),
     ("uniform-margin", {"margin": 0.4, "s": 30.0}, lambda z, y, w, p: ref_uniform_margin(z, y, w, **p), True),
     ("cdt", {"gamma": 0.3}, lambda z, y, w, p: ref_cdt(z, y, w, **p, training=True), False),
     ("cdt", {"gamma": 0.1}, lambda z, y, w, p: ref_cdt(z, y, w, **p, training=True), False),
@@ -219,6 +231,34 @@ def test_hinge_cases_cover_active_and_inactive_examples():
         for row, y in zip(logits.tolist(), targets.tolist()):
             signs.add(max(v for j, v in enumerate(row) if j != y) - row[y] + deltas[y] > 0)
     assert signs == {True, False}
+
+
+@pytest.mark.parametrize("margin", [0.2, 0.0])
+def test_uniform_hinge_cases_cover_active_and_inactive_examples(margin):
+    # (with margin 0.5 every cosine example of these batches is inside the margin, so the clamp is
+    # exercised by the 0.2 and 0.0 cases)
+    signs = set()
+    for seed in range(3):
+        logits, targets = batch(seed, cosine=True)
+        for row, y in zip(logits.tolist(), targets.tolist()):
+            signs.add(max(v for j, v in enumerate(row) if j != y) - row[y] + margin > 0)
+    assert signs == {True, False}
+
+
+def test_hinge_margin_is_the_same_for_every_class():
+    # with all class counts equal, LDAM's margins are all max_m and the two hinges agree exactly;
+    # on long-tailed counts they differ (LDAM's margins shrink for the frequent classes).
+    equal_counts = [100] * C
+    logits, targets = batch(4, cosine=True)
+    uniform = create_loss("hinge", equal_counts, margin=0.5, s=10.0)
+    ldam = create_loss("ldam-hinge", equal_counts, max_m=0.5, s=10.0)
+    torch.testing.assert_close(uniform(logits, targets), ldam(logits, targets))
+    long_tailed = create_loss("ldam-hinge", COUNTS, max_m=0.5, s=10.0)
+    assert abs(create_loss("hinge", COUNTS)(logits, targets).item() - long_tailed(logits, targets).item()) > 1e-3
+    with pytest.raises(ConfigError, match="margin"):
+        create_loss("hinge", COUNTS, margin=-0.1)
+    with pytest.raises(ConfigError, match="> 0"):
+        create_loss("hinge", COUNTS, s=0.0)
 
 
 def test_cdt_eval_mode_is_plain_ce_and_train_mode_divides():
@@ -292,12 +332,13 @@ def test_requires_normed_head():
             "focal",
             "ldam",
             "ldam-hinge",
+            "hinge",
             "uniform-margin",
             "cdt",
             "logit-adjusted",
         )
     }
-    assert {n for n, f in flags.items() if f} == {"ldam", "ldam-hinge", "uniform-margin"}
+    assert {n for n, f in flags.items() if f} == {"ldam", "ldam-hinge", "hinge", "uniform-margin"}
 
 
 # --- user errors ----------------------------------------------------------------------------------

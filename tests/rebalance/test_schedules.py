@@ -75,6 +75,25 @@ def test_rs_class_balanced_from_epoch_zero():
     assert all(schedule.at_epoch(e) == RebalanceState(None, "class-balanced", {}, {}) for e in (0, 1, 200))
 
 
+def test_rs_can_resample_with_another_sampler():
+    # CB RS: the effective-number sampler from epoch 0, its beta passed through to the sampler
+    schedule = SCHEDULES.create(
+        "rs", class_counts=COUNTS, sampler="effective-number", sampler_params={"beta": 0.999}
+    )
+    expected = RebalanceState(None, "effective-number", {"beta": 0.999}, {})
+    assert all(schedule.at_epoch(e) == expected for e in (0, 1, 200))
+    schedule.at_epoch(0).sampler_params["beta"] = 0.5  # a caller mutating its state changes nothing
+    assert schedule.at_epoch(3) == expected
+    with pytest.raises(ConfigError, match="did you mean 'effective-number'"):
+        SCHEDULES.create("rs", class_counts=COUNTS, sampler="effective-numbr")
+    with pytest.raises(ConfigError, match="beta"):
+        SCHEDULES.create("rs", class_counts=COUNTS, sampler="effective-number", sampler_params={"beta": 1.0})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        SCHEDULES.create("rs", class_counts=COUNTS, sampler="class-balanced", sampler_params={"beta": 0.9})
+    with pytest.raises(ConfigError, match="sampler_params must be a mapping"):
+        SCHEDULES.create("rs", class_counts=COUNTS, sampler="effective-number", sampler_params=[0.9])
+
+
 @pytest.mark.parametrize(
     "params,expected",
     [
@@ -169,3 +188,25 @@ def test_drw_presets():
     torch.testing.assert_close(paper.at_epoch(160).class_weights, by_hand_inverse(1.0))
     torch.testing.assert_close(reference.at_epoch(160).class_weights, by_hand_cb(0.9999))
     assert paper.at_epoch(159).class_weights is None and reference.at_epoch(159).class_weights is None
+
+
+def test_cb_rs_config_reaches_the_engine_as_the_effective_number_sampler():
+    # the generated CB-RS config → rs schedule → the engine's sampler choice → a working sampler
+    from pathlib import Path
+
+    from longtail.config import load_config
+    from longtail.engine.trainer import sampler_choice
+    from longtail.registry import SAMPLERS
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "cifar10-lt" / "exp100" / "cb-rs.yaml"
+    config = load_config(path, ["rebalance.params.sampler_params.beta=0.99"])
+    schedule = SCHEDULES.create(config.rebalance.name, class_counts=COUNTS, **config.rebalance.params)
+    name, params = sampler_choice(config, schedule.at_epoch(0))
+    assert (name, params) == ("effective-number", {"beta": 0.99})
+    assert load_config(path).rebalance.params["sampler_params"] == {"beta": 0.9999}
+    labels = torch.repeat_interleave(torch.arange(C), torch.tensor(COUNTS))
+    sampler = SAMPLERS.create(name, labels=labels, seed=0, **params)
+    raw = [n * (1 - 0.99) / (1 - 0.99**n) for n in COUNTS]
+    torch.testing.assert_close(
+        sampler.class_probabilities(), torch.tensor([v / sum(raw) for v in raw], dtype=torch.float64)
+    )

@@ -134,7 +134,8 @@ def test_plan_shares_runs_and_applies_variant(tmp_path: Path):
     configs = {(r.row.setting, r.row.method): r for r in paper.rows}
     assert configs[("cifar10-exp100", "ldam-drw")].config.name == "ldam-drw.paper.yaml"
     assert configs[("cifar10-exp100", "erm")].config.name == "erm.yaml"  # no variant: the plain file
-    assert configs[("cifar10-exp100", "hg-drs")].config is None
+    assert configs[("cifar10-exp100", "hg-drs")].config.name == "hg-drs.yaml"  # no paper variant
+    assert ("cifar100-exp100", "hg-drs") not in configs  # CIFAR-10 only in the paper
 
 
 def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path: Path, capsys):

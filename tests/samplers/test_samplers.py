@@ -21,7 +21,7 @@ def _labels(counts=COUNTS, seed=0) -> torch.Tensor:
 
 
 def _params(name: str) -> dict:
-    return {"power": {"q": 0.3}, "progressive": {"total_epochs": 10}}.get(name, {})
+    return {"power": {"q": 0.3}, "progressive": {"total_epochs": 10}, "effective-number": {"beta": 0.99}}.get(name, {})
 
 
 def _assert_frequencies(drawn_labels: torch.Tensor, target: list[float], sigmas: float = 5.0) -> None:
@@ -41,10 +41,19 @@ def _power_target(counts: list[int], q: float) -> list[float]:
     return [x / sum(w) for x in w]
 
 
+def _effective_number_target(counts: list[int], beta: float) -> list[float]:
+    # Cui et al.: E_c = (1 − β^{n_c}) / (1 − β); each example drawn ∝ 1/E_y, so class c ∝ n_c / E_c
+    w = [n * (1.0 - beta) / (1.0 - beta**n) if beta > 0 else float(n) for n in counts]
+    return [x / sum(w) for x in w]
+
+
 @pytest.mark.parametrize(
     "name, params, target",
     [
         ("class-balanced", {}, [0.25, 0.25, 0.25, 0.25]),
+        ("effective-number", {"beta": 0.99}, _effective_number_target(COUNTS, 0.99)),
+        ("effective-number", {"beta": 0.9}, _effective_number_target(COUNTS, 0.9)),
+        ("effective-number", {"beta": 0.0}, [n / sum(COUNTS) for n in COUNTS]),
         ("square-root", {}, _power_target(COUNTS, 0.5)),
         ("power", {"q": 0.0}, [0.25, 0.25, 0.25, 0.25]),
         ("power", {"q": 0.3}, _power_target(COUNTS, 0.3)),
@@ -96,7 +105,9 @@ def test_instance_more_samples_concatenates_permutations():
     assert len(set(draw[2 * n :].tolist())) == 7
 
 
-@pytest.mark.parametrize("name", ["instance", "class-balanced", "square-root", "power", "progressive"])
+@pytest.mark.parametrize(
+    "name", ["instance", "class-balanced", "square-root", "power", "progressive", "effective-number"]
+)
 def test_same_seed_epoch_same_stream_other_epoch_differs(name):
     labels = _labels()
     a = SAMPLERS.create(name, labels=labels, seed=7, **_params(name))
@@ -117,7 +128,7 @@ def test_same_seed_epoch_same_stream_other_epoch_differs(name):
     assert list(a) == x
 
 
-@pytest.mark.parametrize("name", ["instance", "class-balanced", "progressive"])
+@pytest.mark.parametrize("name", ["instance", "class-balanced", "progressive", "effective-number"])
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
 @pytest.mark.parametrize("num_samples", [None, 37, 40])
 @pytest.mark.parametrize("drop_last", [False, True])
@@ -181,6 +192,51 @@ def test_progressive_endpoints_and_midpoint(mode):
     for epoch, target in [(0, instance), (5, mid), (10, balanced)]:
         big.set_epoch(epoch)
         _assert_frequencies(labels[big.epoch_indices()], target.tolist())
+
+
+def test_effective_number_sampler_between_instance_and_class_balanced():
+    labels = _labels()
+    target = _effective_number_target(COUNTS, 0.99)
+    # the 5σ check can fail: this target is far from both neighbours it interpolates between
+    sampler = SAMPLERS.create("effective-number", labels=labels, seed=5, num_samples=20000, beta=0.99)
+    drawn = labels[sampler.epoch_indices()]
+    _assert_frequencies(drawn, target)
+    for other in ([0.25] * 4, [n / sum(COUNTS) for n in COUNTS]):
+        with pytest.raises(AssertionError):
+            _assert_frequencies(drawn, other)
+    # β → 1: E_c → n_c, the class-balanced sampler (RS); default β = 0.9999 is close to it here
+    near_one = SAMPLERS.create("effective-number", labels=labels, seed=0, beta=1.0 - 1e-9)
+    torch.testing.assert_close(near_one.class_probabilities(), torch.full((4,), 0.25, dtype=torch.float64))
+    default = SAMPLERS.create("effective-number", labels=labels, seed=0)
+    assert default.beta == 0.9999
+    torch.testing.assert_close(
+        default.class_probabilities(), torch.tensor(_effective_number_target(COUNTS, 0.9999), dtype=torch.float64)
+    )
+
+
+def test_effective_number_examples_uniform_within_class():
+    # per-example probability ∝ 1/E_y: p_c / n_c for each member of class c
+    labels = _labels()
+    target = _effective_number_target(COUNTS, 0.9)
+    sampler = SAMPLERS.create("effective-number", labels=labels, seed=2, num_samples=20000, beta=0.9)
+    per_example = torch.bincount(sampler.epoch_indices(), minlength=labels.numel())
+    for c, n_c in enumerate(COUNTS):
+        p = target[c] / n_c
+        std = math.sqrt(20000 * p * (1 - p))
+        members = (labels == c).nonzero().flatten()
+        assert (per_example[members] - 20000 * p).abs().max() <= 5 * std
+
+
+def test_effective_number_empty_class_and_bad_beta():
+    labels = torch.tensor([0] * 30 + [2] * 3)  # class 1 has no examples
+    sampler = SAMPLERS.create("effective-number", labels=labels, seed=0, num_samples=5000, beta=0.9)
+    w0, w2 = 30 * 0.1 / (1 - 0.9**30), 3 * 0.1 / (1 - 0.9**3)
+    expected = [w0 / (w0 + w2), 0.0, w2 / (w0 + w2)]
+    torch.testing.assert_close(sampler.class_probabilities(), torch.tensor(expected, dtype=torch.float64))
+    _assert_frequencies(labels[sampler.epoch_indices()], expected)
+    for beta in (1.0, -0.1, float("nan"), "0.9", True):
+        with pytest.raises(ConfigError, match="beta"):
+            SAMPLERS.create("effective-number", labels=labels, seed=0, beta=beta)
 
 
 def test_empty_class_is_never_drawn():

@@ -152,6 +152,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        # The buffer may be None in a fresh loss and set in the saved one (or the reverse).
+        loss_fn.set_class_weights(state["loss"].get("class_weights"))
         loss_fn.load_state_dict(state["loss"])
         set_rng_state(state["rng"])
         start_epoch = int(state["epoch"])
@@ -307,7 +309,14 @@ def train_one_epoch(
         with autocast(accel):
             _, logits = model(x)
         loss = loss_fn(logits, y)
-        objective = loss * distributed_loss_scale(loss_fn, y, dist) if dist.enabled else loss
+        if dist.enabled:
+            scale, global_batch = distributed_loss_scale(loss_fn, y, dist)
+            objective = loss * scale
+            # Σ over ranks of objective / R is the global weighted mean of this step.
+            batch_loss = objective.detach().double() / dist.world_size * global_batch
+        else:
+            objective = loss
+            batch_loss = loss.detach().double() * y.shape[0]
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(objective).backward()
@@ -316,11 +325,10 @@ def train_one_epoch(
         else:
             objective.backward()
             optimizer.step()
-        detached = loss.detach()
-        loss_sum += detached.double() * y.shape[0]
+        loss_sum += batch_loss
         correct += (logits.detach().argmax(dim=1) == y).sum()
         first_bad = torch.where(
-            torch.isfinite(detached) | (first_bad < steps), first_bad, torch.full_like(first_bad, step)
+            torch.isfinite(batch_loss) | (first_bad < steps), first_bad, torch.full_like(first_bad, step)
         )
         seen += y.shape[0]
         progress.step()
@@ -340,21 +348,22 @@ def train_one_epoch(
     }
 
 
-def distributed_loss_scale(loss_fn: nn.Module, targets: torch.Tensor, dist: distributed.DistInfo) -> torch.Tensor:
-    """Factor turning this rank's weighted-mean loss into its share of the global weighted mean.
+def distributed_loss_scale(
+    loss_fn: nn.Module, targets: torch.Tensor, dist: distributed.DistInfo
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factor turning this rank's weighted-mean loss into its share of the global weighted mean,
+    and the global batch size.
 
     Rank r's loss is L_r = Σ_{i∈r} w_i ℓ_i / W_r. DDP averages gradients over R ranks, so scaling
-    L_r by W_r · R / Σ_r W_r makes the average Σ_all w_i ℓ_i / Σ_all w_i. (One all-reduce of a
-    scalar per step; no host sync.)
+    L_r by W_r · R / Σ_r W_r makes the average Σ_all w_i ℓ_i / Σ_all w_i, the loss one process
+    computes on the whole global batch. (One all-reduce of two scalars per step; no host sync.)
     """
     weights = effective_class_weights(loss_fn)
-    if weights is None:
-        local = torch.tensor(float(targets.numel()), device=targets.device)
-    else:
-        local = weights.to(targets.device)[targets].sum().float()
-    total = local.detach().clone()
-    distributed.all_reduce_sum(total, dist)
-    return (local * dist.world_size / total).detach()
+    count = torch.tensor(float(targets.numel()), device=targets.device)
+    local = count if weights is None else weights.to(targets.device)[targets].sum().float()
+    totals = torch.stack([local.detach(), count])
+    distributed.all_reduce_sum(totals, dist)
+    return (local * dist.world_size / totals[0]).detach(), totals[1]
 
 
 def effective_class_weights(loss_fn: nn.Module) -> torch.Tensor | None:

@@ -17,6 +17,7 @@ from longtail.losses.cdt import CDTLoss
 from longtail.losses.ce import CrossEntropyLoss
 from longtail.losses.class_balanced import ClassBalancedLoss
 from longtail.losses.focal import FocalLoss
+from longtail.losses.hinge import HingeLoss
 from longtail.losses.ldam import LDAM_PRESETS, LDAMLoss
 from longtail.losses.ldam_hinge import LDAMHingeLoss
 from longtail.losses.logit_adjusted import LogitAdjustedLoss
@@ -30,6 +31,7 @@ __all__ = [
     "ClassCountLoss",
     "CrossEntropyLoss",
     "FocalLoss",
+    "HingeLoss",
     "LDAMHingeLoss",
     "LDAMLoss",
     "LDAM_PRESETS",

@@ -104,6 +104,22 @@ class Schedule:
         return f"{type(self).__name__}({inner})"
 
 
+def _check_sampler(name: Any, params: Any, num_classes: int) -> tuple[str, dict[str, Any]]:
+    """Validate a schedule's sampler choice by building it once on one example per class."""
+    from longtail.registry import SAMPLERS
+
+    if not isinstance(name, str):
+        raise ConfigError(f"rebalance sampler must be a sampler name (longtail list samplers), got {name!r}")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise ConfigError(
+            f"rebalance sampler_params must be a mapping of parameter names to values, got {params!r}"
+        )
+    SAMPLERS.create(name, labels=torch.arange(num_classes), seed=0, **params)  # raises ConfigError
+    return name, dict(params)
+
+
 def _weights32(weights: torch.Tensor) -> torch.Tensor:
     return weights.to(torch.float32)
 
@@ -150,11 +166,26 @@ class ClassBalancedReWeighting(Schedule):
 
 @register_schedule("rs")
 class ReSampling(Schedule):
-    """RS from epoch 0: class-balanced sampling (each example drawn with probability ∝ 1/n_y)."""
+    """RS from epoch 0: class-balanced sampling (each example drawn with probability ∝ 1/n_y).
+
+    ``sampler`` (default ``"class-balanced"``) names another registered sampler to re-sample with
+    from epoch 0, ``sampler_params`` its parameters — e.g. ``sampler="effective-number",
+    sampler_params={"beta": 0.9999}`` is CB RS (Cui et al. 2019; the LDAM paper's "CB RS" row).
+    Both are checked when the schedule is built (an unknown name or parameter is a ConfigError).
+    """
+
+    def __init__(
+        self,
+        class_counts: Sequence[float] | torch.Tensor,
+        sampler: str = "class-balanced",
+        sampler_params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(class_counts)
+        self.sampler, self.sampler_params = _check_sampler(sampler, sampler_params, self.num_classes)
 
     def at_epoch(self, epoch: int) -> RebalanceState:
         _check_epoch(epoch)
-        return RebalanceState(None, "class-balanced", {}, {})
+        return RebalanceState(None, self.sampler, dict(self.sampler_params), {})
 
 
 # DRW weights: the LDAM paper's text re-weights by inverse frequency; its reference code uses CB weights.

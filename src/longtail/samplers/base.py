@@ -78,7 +78,7 @@ class EpochSampler(Sampler[int]):
             raise ConfigError(
                 f"unknown parameter(s) {', '.join(sorted(unknown))} for sampler {type(self).__name__}; "
                 "instance/class-balanced/square-root take none, power takes q, progressive takes "
-                "total_epochs and mode (all take num_samples, drop_last)"
+                "total_epochs and mode, effective-number takes beta (all take num_samples, drop_last)"
             )
         self.labels = _check_labels(labels)
         if isinstance(seed, bool) or not isinstance(seed, int):

@@ -1,0 +1,82 @@
+"""`longtail eval DIR --posthoc NAME [--param V | --tune heldout]` against formulas recomputed here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from longtail.cli import main
+from longtail.config import load_config
+from longtail.engine.checkpoint import latest_checkpoint
+from longtail.engine.trainer import fit
+
+
+@pytest.fixture
+def trained_run(write_config, tmp_path):
+    config = load_config(write_config(), ["train.epochs=2", "data.heldout_per_class=2"])
+    fit(config, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _features(run):
+    """Penultimate features and labels of the run's training and test splits, computed by hand."""
+    from longtail.data import build_longtail
+    from longtail.models import create_model
+
+    config = load_config(run / "config.yaml")
+    data = build_longtail("fashion-mnist", root=config.data.root, imbalance_ratio=10, heldout_per_class=2)
+    model = create_model("resnet32", num_classes=10, in_channels=1)
+    model.load_state_dict(torch.load(latest_checkpoint(run / "checkpoints"), weights_only=True)["model"])
+    model.eval()
+
+    def feats(split):
+        with torch.no_grad():
+            f, z = model(((split.images.double() / 255 - 0.2860) / 0.3530).float())
+        return f, z, split.labels
+
+    return model, data, feats(data.train), feats(data.test), feats(data.heldout)
+
+
+def _balanced(pred, labels):
+    return sum(float((pred[labels == c] == c).double().mean()) for c in range(10)) / 10
+
+
+def test_eval_plain_and_tau_norm(trained_run, capsys):
+    assert main(["eval", str(trained_run)]) == 0
+    plain = json.loads((trained_run / "eval-plain.json").read_text())
+    results = json.loads((trained_run / "results.json").read_text())
+    assert plain["top1"] == pytest.approx(results["top1"]) and plain["per_class"] == results["per_class"]
+
+    assert main(["eval", str(trained_run), "--posthoc", "tau-norm", "--param", "0.5"]) == 0
+    assert "eval-tau-norm.json" in capsys.readouterr().out
+    out = json.loads((trained_run / "eval-tau-norm.json").read_text())
+    model, data, _, (f, _, y), _ = _features(trained_run)
+    w = model.head.weight.detach().double()
+    scores = f.double() @ (w / w.norm(dim=1, keepdim=True) ** 0.5).t()  # τ-norm, bias dropped
+    pred = scores.argmax(1)
+    assert out["param"] == 0.5 and out["posthoc"] == "tau-norm"
+    assert out["top1"] == pytest.approx(float((pred == y).double().mean()))
+    assert out["balanced_accuracy"] == pytest.approx(_balanced(pred, y))
+
+
+def test_eval_tune_on_heldout(trained_run):
+    assert main(["eval", str(trained_run), "--posthoc", "logit-adjust", "--tune", "heldout", "--grid", "0,0.5,1"]) == 0
+    out = json.loads((trained_run / "eval-logit-adjust.json").read_text())
+    model, data, _, (_, z, y), (_, zh, yh) = _features(trained_run)
+    prior = torch.tensor(data.class_counts, dtype=torch.float64)
+    prior = prior / prior.sum()
+    held = {tau: _balanced((zh.double() - tau * prior.log()).argmax(1), yh) for tau in (0.0, 0.5, 1.0)}
+    best = max(held.values())
+    chosen = min((t for t, v in held.items() if abs(v - best) < 1e-12), key=lambda t: (abs(t), t))
+    assert out["param"] == chosen
+    assert [row["balanced_accuracy"] for row in out["tuning"]["table"]] == pytest.approx(list(held.values()))
+    pred = (z.double() - chosen * prior.log()).argmax(1)
+    assert out["balanced_accuracy"] == pytest.approx(_balanced(pred, y))
+
+
+def test_tune_without_heldout_is_refused(write_config, tmp_path, capsys):
+    fit(load_config(write_config(), ["train.epochs=1"]), tmp_path / "run")
+    assert main(["eval", str(tmp_path / "run"), "--posthoc", "nc-tau", "--tune", "heldout"]) == 2
+    assert "data.heldout_per_class" in capsys.readouterr().err
