@@ -8,9 +8,10 @@ so load on a shared machine hits both alike, and prints per run: balanced accura
 balanced test set), accuracy of the three tail classes, seconds per epoch; then per precision the
 mean ± std over seeds, and the paired differences bf16 − fp32 against the fp32 seed-to-seed std.
 
-Short schedule (defaults): 5 epochs, batch 128, lr 0.1 with 1 warm-up epoch, lr × 0.01 from epoch 4
-(0-based) where DRW switches the class weights on (the ``drw`` schedule's default: the reference
-code's class-balanced weights, β = 0.9999), normed-linear head, LDAM (max margin 0.5, s = 30). Channels-last in both; only ``runtime.precision`` differs.
+Short schedule: E epochs (default 5), batch 128, lr 0.1 with 1 warm-up epoch, lr × 0.01 for the last
+epoch, where DRW switches the class weights on (the ``drw`` schedule's default: the reference
+code's class-balanced weights, β = 0.9999); normed-linear head, LDAM (max margin 0.5, s = 30).
+Channels-last in both; only ``runtime.precision`` differs.
 
     python benchmarks/precision_accuracy.py --seeds 0,1 --epochs 5 --out /tmp/precision
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 
-def make_config(seed: int, precision: str, epochs: int, data_root: str | None) -> Any:
+def make_config(seed: int, precision: str, epochs: int, data_root: str | None, threads: int = 0) -> Any:
     from longtail.config import Config, validate
 
     config = Config()
@@ -49,6 +50,7 @@ def make_config(seed: int, precision: str, epochs: int, data_root: str | None) -
     config.runtime.precision = precision
     config.runtime.channels_last = True
     config.runtime.progress = "none"
+    config.runtime.num_threads = threads
     validate(config)
     return config
 
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per run (default 5)")
     parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated (default fp32,bf16)")
     parser.add_argument("--data-root", default=None, help="Fashion-MNIST IDX folder (default: the data set's)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
     parser.add_argument("--out", default="/tmp/longtail-precision", help="directory for the run folders")
     parser.add_argument("--json", default="", help="also write the table as JSON to this path")
     args = parser.parse_args(argv)
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 import shutil
 
                 shutil.rmtree(run_dir)
-            config = make_config(seed, precision, args.epochs, args.data_root)
+            config = make_config(seed, precision, args.epochs, args.data_root, args.threads)
             started = time.perf_counter()
             results = fit(config, run_dir)
             wall = time.perf_counter() - started

@@ -211,3 +211,13 @@ def test_interrupted_run_resumes_exactly_with_schedules(write_config, tmp_path, 
     b = torch.load(ck.latest_checkpoint(tmp_path / "clean" / "checkpoints"), weights_only=True)
     for key in b["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_resume_of_a_finished_run_changes_nothing(write_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(write_config()), "train.epochs=1", "--out", str(out)]) == 0
+    before = _results(out)
+    lines = (out / "metrics.jsonl").read_text()
+    assert main(["train", "--resume", str(out), "runtime.progress=line"]) == 0  # runtime-only override allowed
+    assert _results(out) == before and (out / "metrics.jsonl").read_text() == lines
+    assert [e for e, _ in ck.list_checkpoints(out / "checkpoints")] == [1]

@@ -435,16 +435,18 @@ def make_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, str
 
 def _summary_table(runs: list[dict[str, Any]]) -> str:
     head = ("run", "epoch", "classes", "N_max/N_min", "train acc (mean per class)", "test acc (mean per class)",
-            "test top-1", "head")  # fmt: skip
+            "test top-1", "test acc, major third", "test acc, minor third", "head")  # fmt: skip
     rows = []
     for run in runs:
         s = run.get("summary", {})
+        major, minor = _thirds(run["class_counts"])
         counts = [n for n in run["class_counts"] if n > 0]
         ratio = f"{max(counts) / min(counts):.0f}" if counts else "–"
         epoch = run.get("epoch")
         cells = (run["name"], "–" if epoch is None else str(epoch), str(run["num_classes"]), ratio,
                  _fmt(s.get("train_balanced_accuracy"), True), _fmt(s.get("test_balanced_accuracy"), True),
-                 _fmt(s.get("test_top1"), True), str(run.get("head", "–")))  # fmt: skip
+                 _fmt(s.get("test_top1"), True), _fmt(_mean([run["test_accuracy"][c] for c in major]), True),
+                 _fmt(_mean([run["test_accuracy"][c] for c in minor]), True), str(run.get("head", "–")))  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return (
         "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"

@@ -35,6 +35,7 @@ The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import multiprocessing as mp
@@ -111,6 +112,7 @@ class SpeedOptions:
     warmup: int = 5
     eval_batch_sizes: tuple[int, ...] = (128, 512, 1024)
     eval_images: int = 2048
+    eval_windows: int = 3
     n_max: int = 0  # 0 = the shape's real N_max; smaller for quick runs
     device: str = "auto"
     channels_last: bool = True
@@ -120,6 +122,7 @@ class SpeedOptions:
     workers: int = 0
     threads: int = 0
     ablation: bool = False
+    ablation_compile: bool = True
     profile: bool = False
     profile_steps: int = 5
     seed: int = 0
@@ -479,10 +482,14 @@ def _worker_main(conn: Any, pipeline: Pipeline, shape: Shape, options: SpeedOpti
             torch.set_num_threads(options.threads)
         rss_start = _maxrss_mib()
         start = time.perf_counter()
+        parent = os.getppid()
         runner = _make_runner(pipeline, shape, options)
         runner.train_window(options.warmup)
         conn.send(("ok", {"setup_seconds": time.perf_counter() - start, "threads": torch.get_num_threads()}))
         while True:
+            while not conn.poll(1.0):
+                if os.getppid() != parent or parent == 1:  # the parent died: stop, do not linger
+                    return
             command, argument = conn.recv()
             if command == "train":
                 conn.send(("ok", runner.train_window(argument)))
@@ -497,7 +504,8 @@ def _worker_main(conn: Any, pipeline: Pipeline, shape: Shape, options: SpeedOpti
                 conn.send(("ok", memory))
                 return
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises
-        conn.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc()))
 
 
 class _Worker:
@@ -611,8 +619,9 @@ def ablation_rows(options: SpeedOptions) -> list[tuple[str, Pipeline]]:
         ("tensor data", Pipeline("", "longtail", data_on_device=on_device)),
         ("+channels_last", Pipeline("", "longtail", channels_last=True, data_on_device=on_device)),
         (f"+{low_precision} autocast", Pipeline("", "longtail", True, low_precision, data_on_device=on_device)),
-        ("+torch.compile", Pipeline("", "longtail", True, low_precision, True, data_on_device=on_device)),
     ]
+    if options.ablation_compile or options.compile:
+        rows.append(("+torch.compile", Pipeline("", "longtail", True, low_precision, True, data_on_device=on_device)))
     if on_device and resolve_device(options.device).type != "cpu":
         rows.append(("b, data on host", Pipeline("", "longtail", options.channels_last, options.precision,
                                                  options.compile, data_on_device=False)))
@@ -641,7 +650,7 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
             rates = ", ".join(f"{r.pipeline.label} {r.train_rates[-1]:.0f}" for r in results)
             say(f"  window {window + 1}/{options.windows}: {rates} img/s")
         for batch_size in options.eval_batch_sizes:
-            for _ in range(options.windows):
+            for _ in range(options.eval_windows):
                 for worker, result in zip(workers, results):
                     result.eval.setdefault(batch_size, []).append(
                         worker.call("eval", (batch_size, options.eval_images))
@@ -725,7 +734,11 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
     return lines
 
 
-def run_speed(options: SpeedOptions, say: Callable[[str], None] = print) -> list[ShapeResult]:
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_speed(options: SpeedOptions, say: Callable[[str], None] = _say) -> list[ShapeResult]:
     """Run the benchmark on every shape in ``options.shapes``; prints as it goes, ends with
     ``ratio: X.XX`` (b ÷ a training images/s of the first shape)."""
     from longtail.engine.accel import resolve_device
@@ -816,6 +829,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--eval-batch-sizes", type=_int_list, default=defaults.eval_batch_sizes,
         help="evaluation batch sizes to measure (default 128,512,1024)")
     add("--eval-images", type=int, default=defaults.eval_images, help="test images per evaluation window")
+    add("--eval-windows", type=int, default=defaults.eval_windows, help="evaluation windows per batch size (default 3)")
     add("--n-max", type=int, default=0, help="largest class size (default: the real one, 5000 / 6000)")
     add("--device", default=defaults.device, help="auto (cuda if available), cpu, cuda, cuda:1, ...")
     add("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
@@ -829,6 +843,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--workers", type=int, default=defaults.workers, help="(a) DataLoader worker processes (default 0)")
     add("--threads", type=int, default=defaults.threads, help="torch threads per process (default: torch's)")
     add("--ablation", action="store_true", help="also measure each optimisation switched on one at a time")
+    add("--ablation-compile", action=argparse.BooleanOptionalAction, default=defaults.ablation_compile,
+        help="include the torch.compile row in the ablation (compiling takes minutes on a busy CPU)")
     add("--profile", action="store_true", help="profile (b): top operators and time per phase")
     add("--profile-steps", type=int, default=defaults.profile_steps, help="steps profiled (default 5)")
     add("--seed", type=int, default=defaults.seed, help="seed of the synthetic data, model and draws")
@@ -840,7 +856,7 @@ def options_from_args(args: argparse.Namespace) -> SpeedOptions:
 
     names = {f.name for f in dataclasses.fields(SpeedOptions)}
     options = SpeedOptions(**{k: v for k, v in vars(args).items() if k in names})
-    for name in ("batch_size", "steps", "windows", "eval_images"):
+    for name in ("batch_size", "steps", "windows", "eval_images", "eval_windows"):
         if getattr(options, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}")
     if options.warmup < 1:

@@ -10,6 +10,7 @@ run's held-out split (``--tune heldout``, CDT appendix B.6). Writes ``DIR/eval-<
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from longtail.errors import ConfigError
 
     if args.posthoc is None and (args.param is not None or args.tune or args.grid):
@@ -59,7 +58,7 @@ def _pct(value: float | None) -> str:
 
 
 def evaluate_run(
-    run_dir,  # noqa: ANN001 - Path
+    run_dir: Path,
     posthoc: str | None = None,
     param: float | None = None,
     tune_on: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,9 +64,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path, overrides)
     out = Path(args.out)
     if _rank() == 0:
+        from longtail.config import save_config
         from longtail.engine.trainer import prepare_run_dir
 
         prepare_run_dir(out, resume=False, overwrite=args.overwrite)
+        save_config(config, out / "config.yaml")  # first, so that a run killed at once can be resumed
     if args.seeds:
         return _train_seeds(config, out, _parse_seeds(args.seeds), resume=False)
     from longtail.engine.trainer import fit
@@ -74,16 +77,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_seeds(config, out: Path, seeds: list[int], resume: bool) -> int:  # noqa: ANN001
+def _train_seeds(config: Any, out: Path, seeds: list[int], resume: bool) -> int:
     import copy
 
-    from longtail.config import save_config
     from longtail.engine.summary import format_table, load_results, summarize
     from longtail.engine.trainer import fit
     from longtail.tracking import write_json
 
-    if _rank() == 0:
-        save_config(config, out / "config.yaml")
     runs = {}
     for seed in seeds:
         seeded = copy.deepcopy(config)
