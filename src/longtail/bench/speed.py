@@ -8,18 +8,21 @@ weight decay 2e-4, batch 128, on synthetic long-tailed data of CIFAR-10 ρ=100 s
   a Dataset returning PIL images, per-image RandomCrop/flip/ToTensor/Normalize, a shuffled
   ``DataLoader`` (``--workers``, 0 by default), float32, contiguous NCHW, ``loss.item()`` and
   top-1/top-5 accuracy every step as the reference loop does;
-- (b) ``longtail``: uint8 tensor data augmented a whole batch at a time (``longtail.data``
-  ``BatchAugment`` + ``TensorLoader``), the ``instance`` sampler, and the :class:`~longtail.engine.
-  accel.Accel` settings (channels_last, autocast precision, torch.compile, data on the device),
-  with no host synchronisation in the step.
+- (b) ``longtail``: what ``longtail train`` runs — uint8 tensor data augmented a whole batch at a
+  time (``BatchAugment`` + ``TensorLoader``), the ``instance`` sampler, the engine's optimiser, the
+  :class:`~longtail.engine.accel.Accel` settings (channels_last, autocast precision, torch.compile,
+  data on the device) and the trainer's own ``train_one_epoch`` (no host sync per step) and
+  ``evaluate`` (all metrics) — on synthetic data. Its defaults are the trainer's ``runtime``
+  defaults; ``--precision bf16`` etc. switch them.
 
 Method: every pipeline runs in its own spawned process (so its peak resident memory is its own) and
 holds its data, model and optimiser for the whole run. The parent sends "train ``steps`` steps" to
 each in turn — a, b, a, b, … for ``windows`` rounds — so that load from other processes on a shared
 machine hits all pipelines alike; training images/s is the median over the windows. Each window
 times the whole loop (fetching and augmenting the batch, forward, backward, optimiser step).
-Evaluation images/s is measured the same way at several batch sizes (inference mode, one untimed
-warm-up batch per size), and the fastest size is reported. Peak memory is the process's
+Evaluation images/s is measured the same way at several batch sizes (one untimed warm-up batch
+per size; (a) as the reference ``validate()``, (b) with the engine's ``evaluate``), and the fastest
+size is reported. Peak memory is the process's
 ``ru_maxrss`` at the end, and its growth since the process had imported torch and longtail (before
 any data was made): the Δ column. On CUDA the peak of the torch allocator is reported too.
 
@@ -28,6 +31,10 @@ and contiguous memory up to (b) — then every further optimisation on top — i
 (b), so the effect of each switch is measured in the same run. ``--profile`` runs torch.profiler
 on (b) and prints the operators that take the time and the time per phase (data, forward, backward,
 optimiser step).
+
+Threads: torch's default (all cores) unless ``--threads``. On a CPU shared with other busy
+processes, one thread per process gives steadier figures (two OpenMP threads wait on each other
+when either is descheduled).
 
 The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the first shape.
 """
