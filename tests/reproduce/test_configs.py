@@ -200,6 +200,8 @@ def _tiny_overrides(path: Path, root: Path) -> list[str]:
         overrides.append(f"data.imbalance_ratio={min(config.data.imbalance_ratio, float(cap))}")
     if config.data.heldout_per_class:
         overrides.append("data.heldout_per_class=1")
+    if config.data.name == "imdb":
+        overrides.append("data.max_len=50")
     return overrides
 
 
@@ -263,32 +265,13 @@ def _step_image_config(path: Path, root: Path, take_step: bool) -> None:
 
 
 def _step_imdb_config(path: Path, root: Path) -> None:
-    from longtail.data import build_longtail
-    from longtail.data.imdb import Vocabulary, encode
-    from longtail.engine.optim import build_optimizer
-    from longtail.losses import create_loss
-    from longtail.models import create_model
-
+    """Through the engine: vocabulary built on the training subset, ids fed by the tensor loader,
+    ``vocab_size`` passed to the BiLSTM by ``build_model``."""
     config = load_config(path, _tiny_overrides(path, root))
-    cfg = config.data
-    data = build_longtail(cfg.name, root=cfg.root, profile=cfg.profile, imbalance_ratio=cfg.imbalance_ratio,
-                          minority_fraction=cfg.minority_fraction, seed=cfg.seed, class_order=cfg.class_order)
+    data = _cached_data(config)
     assert data.class_counts == [3, 30]  # 90% of the 30 negatives removed, class 0 = negative
-    vocab = Vocabulary.build(data.train.texts)
-    ids, lengths = encode(data.train.texts[:4], vocab, max_len=50)
-    model = create_model(config.model.name, num_classes=2, head=config.model.head, vocab_size=len(vocab),
-                         **config.model.params)
-    loss_fn = create_loss(config.loss.name, data.class_counts, **config.loss.params)
-    schedule = SCHEDULES.create(config.rebalance.name, class_counts=data.class_counts, **config.rebalance.params)
-    state = schedule.at_epoch(config.train.epochs - 1)
-    loss_fn.set_class_weights(state.class_weights)
-    optimizer = build_optimizer(config.optim, model)
-    _, logits = model(ids, lengths)
-    loss = loss_fn(logits, data.train.labels[:4])
-    assert torch.isfinite(loss)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    assert data.vocab is not None and data.train_ids.dtype == torch.int64
+    _step_image_config(path, root, take_step=True)
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS), ids=lambda g: f"{g[0]}-{g[1]}")

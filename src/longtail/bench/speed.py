@@ -823,10 +823,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options; the defaults of (b) are the trainer's ``runtime`` defaults."""
     from longtail.config import RuntimeConfig
 
+    from longtail.engine.accel import Accel
+
     runtime = RuntimeConfig()
-    defaults = SpeedOptions(
-        channels_last=runtime.channels_last, precision=runtime.precision, compile=runtime.compile
-    )
+    # "auto" resolved for this machine, so the table names what (b) actually ran.
+    precision = Accel(device="cpu", precision=runtime.precision).resolved_precision
+    defaults = SpeedOptions(channels_last=runtime.channels_last, precision=precision, compile=runtime.compile)
     add = parser.add_argument
     add("--shapes", type=_shape_list, default=defaults.shapes, help="comma-separated: cifar10, fmnist")
     add("--batch-size", type=int, default=defaults.batch_size, help="training batch size (default 128)")

@@ -36,7 +36,9 @@ class TensorLoader:
     """Batches of an in-memory uint8 image tensor, augmented on ``device`` by ``augment``.
 
     ``sampler=None`` visits the examples in order. Without ``augment`` the images are only
-    scaled to [0, 1].
+    scaled to [0, 1]. An int64 ``[N, L]`` tensor of token ids (text sets, see
+    :func:`longtail.data.imdb.encode`) is also accepted, without ``augment``: its rows are
+    yielded unchanged.
     """
 
     def __init__(
@@ -49,10 +51,14 @@ class TensorLoader:
         device: str | torch.device = "cpu",
         drop_last: bool = False,
     ) -> None:
-        if images_uint8.dtype != torch.uint8 or images_uint8.dim() != 4:
+        token_ids = images_uint8.dtype == torch.int64 and images_uint8.dim() == 2
+        if not token_ids and (images_uint8.dtype != torch.uint8 or images_uint8.dim() != 4):
             raise ValueError(
-                f"images must be uint8 [N, C, H, W], got {images_uint8.dtype} {tuple(images_uint8.shape)}"
+                f"images must be uint8 [N, C, H, W] (or int64 [N, L] token ids), got "
+                f"{images_uint8.dtype} {tuple(images_uint8.shape)}"
             )
+        if token_ids and augment is not None:
+            raise ValueError("token ids cannot be augmented; pass augment=None")
         if labels.shape[0] != images_uint8.shape[0]:
             raise ValueError(f"{labels.shape[0]} labels for {images_uint8.shape[0]} images")
         if batch_size < 1:
@@ -78,7 +84,12 @@ class TensorLoader:
         for start in range(0, stop, self.batch_size):
             index = order[start : start + self.batch_size]
             images = self.images[index]
-            x = self.augment(images) if self.augment is not None else images.float().div_(255.0)
+            if self.augment is not None:
+                x = self.augment(images)
+            elif images.dtype == torch.uint8:
+                x = images.float().div_(255.0)
+            else:  # token ids
+                x = images
             yield x, self.labels[index]
 
 

@@ -16,18 +16,19 @@ import torch
 
 from longtail.errors import ConfigError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
 class Accel:
     """How to run: ``device`` ("auto" = cuda if available else cpu), ``channels_last`` memory format
     for convolutional models, ``precision`` of the autocast region (fp32 = no autocast) and
-    ``compile`` (torch.compile of the model)."""
+    ``compile`` (torch.compile of the model). ``precision="auto"`` is bf16 where the hardware runs it
+    natively (CPUs with AVX512-BF16 or AMX, CUDA devices that support bf16) and fp32 elsewhere."""
 
     device: str = "auto"
     channels_last: bool = True
-    precision: str = "fp32"
+    precision: str = "auto"
     compile: bool = False
 
     def __post_init__(self) -> None:
@@ -41,8 +42,29 @@ class Accel:
         return resolve_device(self.device)
 
     @property
+    def resolved_precision(self) -> str:
+        """``precision`` with ``auto`` resolved for this device."""
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if native_bf16(self.torch_device) else "fp32"
+
+    @property
     def autocast_dtype(self) -> torch.dtype | None:
-        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.resolved_precision]
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (emulated bf16 on an older CPU is slower than fp32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def resolve_device(name: str) -> torch.device:

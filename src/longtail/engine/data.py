@@ -4,7 +4,10 @@ In-memory image sets (CIFAR, (Fashion-)MNIST, Tiny-ImageNet) use
 :class:`~longtail.data.loaders.TensorLoader` with a :class:`~longtail.data.augment.BatchAugment`
 whose generator is re-seeded from ``(train.seed, epoch)`` at each epoch start; streamed sets
 (image folders, iNaturalist) use :class:`~longtail.data.loaders.StreamingLoader`, whose per-image
-randomness is a function of ``(train.seed, epoch, position)``. The training sampler of each epoch
+randomness is a function of ``(train.seed, epoch, position)``. Text sets (IMDB) are tokenised once:
+a :class:`~longtail.data.imdb.Vocabulary` is built on the long-tailed training subset only (after the
+held-out split; ``data.min_freq``, ``data.max_vocab``), every split is encoded to an int64 ``[N, L]``
+id matrix (``data.max_len``, right-padded with 0) and fed by ``TensorLoader`` without augmentation. The training sampler of each epoch
 comes from the re-balancing schedule (``SAMPLERS.create``) and is sharded over distributed ranks.
 """
 
@@ -30,6 +33,7 @@ class EvalData:
     device: torch.device
     workers: int = 0
     channels_last: bool = False
+    ids: torch.Tensor | None = None  # text sets: int64 [N, L] token ids of the split
 
     def __len__(self) -> int:
         return len(self.split)
@@ -46,6 +50,8 @@ class EvalData:
         if len(indices) == 0:
             return iter(())
         labels = self.split.labels[indices]
+        if self.ids is not None:
+            return iter(TensorLoader(self.ids[indices], labels, batch_size, None, None, self.device))
         if self.split.images is not None:
             normalise = BatchAugment(self.info.mean, self.info.std, pad=0, flip=False)
             return iter(TensorLoader(self.split.images[indices], labels, batch_size, None, normalise, self.device))
@@ -90,11 +96,18 @@ class TrainData:
             test_distribution=cfg.test_distribution,
         )
         self.info = self.data.info
+        self.vocab: Any = None
+        ids: dict[str, torch.Tensor | None] = {"train": None, "heldout": None, "test": None}
         if self.info.kind == "text":
-            raise ConfigError(
-                f"data set {cfg.name!r} is text; `longtail train` trains image models only for now — "
-                "use the imdb reader and the bilstm model from Python"
-            )
+            from longtail.data.imdb import Vocabulary, encode
+
+            # Built from the training subset only: held-out and test texts never enter the table.
+            self.vocab = Vocabulary.build(self.data.train.texts, min_freq=cfg.min_freq, max_size=cfg.max_vocab)
+            for name in ids:
+                split = getattr(self.data, name)
+                if split is not None:
+                    ids[name] = encode(split.texts, self.vocab, cfg.max_len)[0]
+        self.train_ids = ids["train"]
         batch = config.optim.batch_size
         if batch % dist.world_size:
             raise ConfigError(
@@ -110,13 +123,13 @@ class TrainData:
             self.augment = BatchAugment(self.info.mean, self.info.std, pad=pad, flip=flip, seed=config.train.seed)
         self._loaders: dict[str, Any] = {}
         channels_last = config.runtime.channels_last
-        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last)
+        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"])
         self.heldout = (
-            EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last)
+            EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last, ids["heldout"])
             if self.data.heldout is not None
             else None
         )
-        self.train_eval = EvalData(self.data.train, self.info, device, cfg.workers, channels_last)
+        self.train_eval = EvalData(self.data.train, self.info, device, cfg.workers, channels_last, ids["train"])
 
     # --- what the trainer reads ---------------------------------------------------------------------
     @property
@@ -134,6 +147,11 @@ class TrainData:
     @property
     def channels(self) -> int | None:
         return self.info.channels
+
+    @property
+    def vocab_size(self) -> int | None:
+        """Length of the vocabulary of a text set (the ``bilstm`` model's ``vocab_size``); None otherwise."""
+        return len(self.vocab) if self.vocab is not None else None
 
     @property
     def classes(self) -> list[str]:
@@ -165,6 +183,8 @@ class TrainData:
         from longtail.data.loaders import StreamingLoader, StreamTransform, TensorLoader
 
         drop_last = self.config.train.drop_last
+        if self.train_ids is not None:
+            return TensorLoader(self.train_ids, train.labels, self.batch_per_rank, sampler, None, self.device, drop_last)
         if train.images is not None:
             return TensorLoader(train.images, train.labels, self.batch_per_rank, sampler, self.augment, self.device, drop_last)
         transform = StreamTransform(self.info.image_size, train=self.config.data.augment, mean=self.info.mean, std=self.info.std)

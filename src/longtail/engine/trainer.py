@@ -136,7 +136,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
 
     # --- 4. optimiser (the lr is a pure function of epoch and step, see engine.optim) -----------
     optimizer = build_optimizer(config.optim, model)
-    scaler = torch.amp.GradScaler(device.type) if config.runtime.precision == "fp16" else None
+    scaler = torch.amp.GradScaler(device.type) if accel.resolved_precision == "fp16" else None
 
     # --- 5. fresh start or resume ---------------------------------------------------------------
     start_epoch = 0
@@ -164,6 +164,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         paths.root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(paths.checkpoints)
         save_config(config, paths.config)
+        if getattr(data, "vocab", None) is not None:  # text sets: the table the ids refer to
+            data.vocab.save(paths.root / "vocab.json")
         MetricsLog(paths.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
@@ -389,6 +391,8 @@ def build_model(config: Config, data: TrainData) -> nn.Module:
     params = dict(config.model.params)
     if data.channels:
         params.setdefault("in_channels", data.channels)
+    if getattr(data, "vocab_size", None):
+        params.setdefault("vocab_size", data.vocab_size)
     params.setdefault("seed", config.train.seed)
     # Anything drawn from the global generator during construction is seeded too.
     with torch.random.fork_rng(devices=[]):
@@ -489,6 +493,7 @@ def build_results(
         "train_seconds": elapsed,
         "seconds_per_epoch": elapsed / config.train.epochs if config.train.epochs else None,
         "world_size": dist.world_size,
+        "precision": Accel(device=config.runtime.device, precision=config.runtime.precision).resolved_precision,
     }
     return results
 
