@@ -822,7 +822,6 @@ def _shape_list(text: str) -> tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options; the defaults of (b) are the trainer's ``runtime`` defaults."""
     from longtail.config import RuntimeConfig
-
     from longtail.engine.accel import Accel
 
     runtime = RuntimeConfig()
