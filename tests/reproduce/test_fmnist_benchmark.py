@@ -1,0 +1,138 @@
+"""benchmarks/fmnist_lt.py: the plan, the budget, the ordering lines, and one tiny end-to-end run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from longtail.config import load_config
+from longtail.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+bench = _load("longtail_fmnist_lt_benchmark", REPO / "benchmarks" / "fmnist_lt.py")
+
+
+def writers():
+    return _load("longtail_test_data_writers", REPO / "tests" / "data" / "conftest.py")
+
+
+def test_every_method_has_both_profile_configs():
+    for profile, expected in (("exp", "exp"), ("step", "step")):
+        for method in bench.METHODS:
+            config = load_config(bench.config_path(profile, method))
+            assert config.data.profile == expected
+            assert config.data.imbalance_ratio == 100
+            assert config.data.heldout_per_class == 3
+            if profile == "step":
+                assert config.data.minority_fraction == 0.5
+                exp = load_config(bench.config_path("exp", method))
+                # the step configs differ from the exp ones only in the profile
+                assert (config.loss, config.rebalance, config.model, config.optim, config.train) == \
+                       (exp.loss, exp.rebalance, exp.model, exp.optim, exp.train)
+    with pytest.raises(ConfigError, match="unknown profile"):
+        bench.config_path("linear", "erm")
+    with pytest.raises(ConfigError, match="no config"):
+        bench.config_path("exp", "focal-typo")
+
+
+def test_budget_counts_steps_from_the_profile(tmp_path):
+    runs = bench.plan_runs(tmp_path, ["exp", "step"], ["erm"], [0, 1], [])
+    assert [r.run_dir.relative_to(tmp_path).as_posix() for r in runs] == [
+        "exp/erm/seed-0", "exp/erm/seed-1", "step/erm/seed-0", "step/erm/seed-1"]
+    budget = bench.estimate_budget(runs, tmp_path)
+    # exp: 14,886 images − 30 held out = 14,856 → 117 steps of 128; step: 30,300 − 30 → 237 steps
+    exp_epoch = 117 * 0.81 / 2
+    step_epoch = 237 * 0.81 / 2
+    evals = 3 * 17.0  # epochs 4, 8, 12
+    expected = 2 * (12 * exp_epoch + evals) + 2 * (12 * step_epoch + evals)
+    assert budget["epochs"] == 48 and budget["runs"] == 4
+    assert budget["seconds"] == pytest.approx(expected)
+    assert "117 steps" in budget["lines"][0] and "237 steps" in budget["lines"][2]
+
+
+def _rows(values: dict[str, list[float]]) -> dict:
+    return {key: {str(s): {"balanced_accuracy": v, "many": v, "medium": None, "few": v}
+                  for s, v in enumerate(vs)} for key, vs in values.items()}
+
+
+def test_ordering_lines_follow_the_means():
+    rows = {"exp": _rows({"erm": [50.0, 52.0], "ldam": [55.0, 53.0], "ldam-drw": [60.0, 58.0],
+                          "cdt": [51.0, 50.0], "erm+tau-norm": [51.0, 51.0], "erm+nc-tau": [54.0, 56.0]})}
+    lines = bench.orderings(rows, ["exp"])
+    text = "\n".join(lines)
+    assert "LDAM-DRW > LDAM > ERM: HOLDS (LDAM-DRW 59.00 vs LDAM 54.00 vs ERM 51.00)" in text
+    assert "CDT > ERM: DOES NOT HOLD (CDT 50.50 vs ERM 51.00)" in text
+    assert "ERM + ‖w‖^τ > ERM: DOES NOT HOLD" in text  # 51.00 = 51.00: a tie is not an improvement
+    assert "ERM + N_c^τ > ERM: HOLDS" in text
+    assert "ERM + NCM > ERM: not measured" in text
+    rows["exp"]["ldam"] = _rows({"ldam": [40.0]})["ldam"]  # LDAM below ERM breaks the chain
+    assert "LDAM-DRW > LDAM > ERM: DOES NOT HOLD" in "\n".join(bench.orderings(rows, ["exp"]))
+
+
+def test_bad_arguments_are_one_line_errors(capsys):
+    assert bench.main(["--profiles", "exp,zigzag", "--dry-run"]) == 2
+    assert "--profiles" in capsys.readouterr().err
+    assert bench.main(["--seeds", "0,0", "--dry-run"]) == 2
+    assert "distinct" in capsys.readouterr().err
+
+
+def _mean(per_seed: dict) -> float:
+    values = [v["balanced_accuracy"] for v in per_seed.values()]
+    return sum(values) / len(values)
+
+
+def test_end_to_end_tiny(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    root, _ = writers().write_idx_set(tmp_path / "fmnist", per_class=30, test_per_class=3)
+    out = tmp_path / "bench"
+    argv = ["--out", str(out), "--seeds", "0", "--profiles", "exp", "--methods", "erm,cdt",
+            "--posthoc", "nc-tau", "--epochs", "1", "--data-root", str(root),
+            "--set", "data.imbalance_ratio=10", "--set", "data.heldout_per_class=1",
+            "--set", "optim.batch_size=32", "--set", "eval.batch_size=64", "--set", "runtime.num_threads=1",
+            "--set", "eval.many_threshold=20", "--set", "eval.few_threshold=8"]
+    assert bench.main([*argv, "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "= 2 runs, 2 epochs" in said and "~" in said and "Budget:" in said and not out.exists()
+
+    assert bench.main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.count("train ") == 2
+    md = (out / "fmnist-lt.md").read_text()
+    data = json.loads((out / "fmnist-lt.json").read_text())
+    rows = data["rows"]["exp"]
+    assert set(rows) == {"erm", "erm+nc-tau", "cdt", "cdt+nc-tau"}
+    # the table's cells are the run's own numbers
+    results = json.loads((out / "exp" / "erm" / "seed-0" / "results.json").read_text())
+    assert rows["erm"]["0"]["balanced_accuracy"] == pytest.approx(100 * results["balanced_accuracy"])
+    assert f"| ERM | {100 * results['balanced_accuracy']:.2f} |" in md
+    tuned = json.loads((out / "exp" / "erm" / "seed-0" / "eval-nc-tau.json").read_text())
+    assert tuned["tuning"]["split"] == "heldout"
+    assert rows["erm+nc-tau"]["0"]["balanced_accuracy"] == pytest.approx(100 * tuned["balanced_accuracy"])
+    # the ordering lines say what the numbers say
+    erm, cdt, nc = _mean(rows["erm"]), _mean(rows["cdt"]), _mean(rows["erm+nc-tau"])
+    assert re.search(rf"CDT > ERM: {'HOLDS' if cdt > erm else 'DOES NOT HOLD'} \(CDT {cdt:.2f} vs ERM {erm:.2f}\)", md)
+    assert f"ERM + N_c^τ > ERM: {'HOLDS' if nc > erm else 'DOES NOT HOLD'}" in md
+    assert "LDAM-DRW > LDAM > ERM: not measured" in md
+    assert "(1 images per class)" in md and "many > 20, few < 8" in md
+
+    # a second call reuses the finished runs and the tuned evaluations
+    assert bench.main(argv) == 0
+    said = capsys.readouterr().out
+    assert said.count("reuse ") == 2 and "train " not in said
+    assert (out / "fmnist-lt.md").read_text().split("## long")[1] == md.split("## long")[1]
