@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import torch
 
 from longtail.losses import functional as LF
-from longtail.losses.base import ClassCountLoss
+from longtail.losses.ldam import LDAMLoss
 from longtail.registry import register_loss
 
 
 @register_loss("ldam-hinge")
-class LDAMHingeLoss(ClassCountLoss):
+class LDAMHingeLoss(LDAMLoss):
     """LDAM-HG: ℓ_i = s · max(max_{j≠y} z_j − z_y + Δ_y, 0), Δ_j = C'/n_j^(1/4), max_j Δ_j = max_m.
 
     Cao et al. 2019, eq. 10–11. The paper introduces the logit normalisation with this loss ("we
@@ -24,22 +24,11 @@ class LDAMHingeLoss(ClassCountLoss):
     Crammer–Singer multi-class hinge. Class weights enter as Σ_i w_{y_i} ℓ_i / Σ_i w_{y_i}.
     """
 
-    requires_normed_head = True
-    param_names = ("max_m", "s")
-
+    # Same margins and parameters as LDAM (see LDAMLoss); only the default s and the loss differ.
     def __init__(
         self, class_counts: Sequence[float] | torch.Tensor, max_m: float = 0.5, s: float = 10.0
     ) -> None:
-        super().__init__(class_counts)
-        self.max_m = max_m
-        self.s = s
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.max_m = self._float_param(self.max_m, "max_m")
-        self.s = self._float_param(self.s, "s", strict=True)
-        margins = LF.ldam_margins(self.class_counts, self.max_m).to(torch.float32)
-        self.register_buffer("margins", margins, persistent=False)
+        super().__init__(class_counts, max_m=max_m, s=s)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         per_example = self.s * LF.multiclass_hinge(logits, targets, self.margins.to(logits.device))
