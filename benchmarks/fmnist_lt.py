@@ -1,7 +1,7 @@
 """The Fashion-MNIST-LT benchmark of every method (issue 6, item 4).
 
     python benchmarks/fmnist_lt.py [--out runs/fmnist-lt-bench] [--seeds 0,1,2] [--profiles exp,step]
-                                   [--epochs N] [--dry-run]
+                                   [--epochs N] [--jobs J] [--dry-run]
 
 Trains ERM, RW, RS, CB-Focal, LDAM, LDAM-DRW and CDT on Fashion-MNIST-LT ρ = 100, long-tailed
 (``exp``, ``configs/fashion-mnist-lt/*.yaml``) and step with μ = 0.5 (``step``,
@@ -13,6 +13,12 @@ the test set. Finished runs are reused and killed runs resumed (``longtail.repro
 Writes ``OUT/fmnist-lt.md`` (mean ± sample std over seeds of balanced accuracy and many / medium /
 few-shot accuracy, last epoch, in %, per profile × method × post-hoc rule, plus the papers' orderings
 checked on these numbers) and ``OUT/fmnist-lt.json`` (every per-seed number).
+
+``--epochs N`` compresses the configs' 12-epoch recipe to N epochs the way the configs compress the
+papers' 200: every epoch milestone (warm-up, lr decays, DRW / DRS / deferred start) is scaled by
+N / 12 and rounded; lr decays that land on or after the last epoch, or on the same epoch as an
+earlier one, are dropped. ``--jobs J`` trains J runs at once, each with ``cores / J`` threads (two
+one-thread runs train ~10% more images per second on this 2-core CPU than one two-thread run).
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ POSTHOC_METHODS = ("erm", "cdt")
 POSTHOC_RULES = ("tau-norm", "nc-tau", "ncm")
 METRICS = ("balanced_accuracy", "many", "medium", "few")
 METRIC_TITLES = {"balanced_accuracy": "balanced acc.", "many": "many", "medium": "medium", "few": "few"}
-# configs/fashion-mnist-lt/base.yaml: one batch-128 ResNet-32 step measured at 0.81 CPU-s
-# single-threaded; a test evaluation (10,000 images) at ~17 s on both cores.
-STEP_CPU_SECONDS = 0.81
-EVAL_SECONDS = 17.0
+# configs/fashion-mnist-lt/base.yaml on this 2-core CPU when idle (2026-12-01, bf16 + channels-last):
+# one batch-128 ResNet-32 step costs 0.23 CPU-s (117 steps in 13.5 s on two threads; two one-thread
+# runs side by side: 26 s each); a test evaluation (10,000 images) ~3 s of both cores.
+STEP_CPU_SECONDS = 0.23
+EVAL_SECONDS = 3.0
 CORES = 2
+# The config keys that count epochs, scaled by --epochs (rebalance.params keys by schedule).
+EPOCH_PARAMS = ("start_epoch",)
 
 
 def config_path(profile: str, method: str, configs: Path = CONFIGS) -> Path:
@@ -54,20 +63,104 @@ def config_path(profile: str, method: str, configs: Path = CONFIGS) -> Path:
     return path
 
 
+def scaled_schedule(path: Path, overrides: Sequence[str], epochs: int) -> list[str]:
+    """Overrides that compress the config's epoch schedule to ``epochs`` (see the module docstring).
+
+    With the 12-epoch configs and ``epochs=6``: warm-up 1 → 1, lr decays (10, 11) → (5,) (11 · 6/12
+    rounds to 6 = the number of epochs: dropped), DRW start 10 → 5."""
+    from longtail.config import load_config
+    from longtail.errors import ConfigError
+
+    if epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: must be at least 1")
+    config = load_config(path, list(overrides))
+    factor = epochs / config.train.epochs
+
+    def scale(value: int) -> int:
+        return int(math.floor(value * factor + 0.5))
+
+    milestones: list[int] = []
+    for m in config.optim.milestones:
+        scaled = scale(m)
+        if 0 < scaled < epochs and scaled not in milestones:
+            milestones.append(scaled)
+    warmup = config.optim.warmup_epochs
+    result = [f"train.epochs={epochs}",
+              f"optim.warmup_epochs={max(1, scale(warmup)) if warmup > 0 else 0}",
+              "optim.milestones=[" + ", ".join(map(str, milestones)) + "]"]
+    for key in EPOCH_PARAMS:
+        if key in config.rebalance.params:
+            result.append(f"rebalance.params.{key}={scale(int(config.rebalance.params[key]))}")
+    return result
+
+
 def plan_runs(out: Path, profiles: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-              overrides: Sequence[str], configs: Path = CONFIGS) -> list[Any]:
+              overrides: Sequence[str], configs: Path = CONFIGS, epochs: int | dict[str, int] | None = None,
+              extra: Sequence[str] = ()) -> list[Any]:
     """One :class:`longtail.reproduce.runner.PlannedRun` per (profile, method, seed) under
-    ``OUT/<profile>/<method>/seed-<s>``."""
+    ``OUT/<profile>/<method>/seed-<s>``: ``overrides``, then the schedule compressed to ``epochs``
+    (when given), then ``extra``."""
     from longtail.reproduce.runner import PlannedRun
 
-    return [PlannedRun(config_path(p, m, configs), tuple(overrides), s, out / p / m / f"seed-{s}")
-            for p in profiles for m in methods for s in seeds]
+    runs = []
+    for p in profiles:
+        for m in methods:
+            path = config_path(p, m, configs)
+            n = epochs.get(p) if isinstance(epochs, dict) else epochs
+            schedule = scaled_schedule(path, overrides, n) if n is not None else []
+            every = (*overrides, *schedule, *extra)
+            runs += [PlannedRun(path, every, s, out / p / m / f"seed-{s}") for s in seeds]
+    return runs
 
 
-def estimate_budget(runs: Sequence[Any], out: Path) -> dict[str, Any]:
-    """Total epochs and estimated wall seconds: per run, epochs × steps/epoch × 0.81 CPU-s / 2 cores
-    + evaluations × 17 s (configs/fashion-mnist-lt/base.yaml), or the measured ``seconds_per_epoch``
-    of a finished run of the same profile and method found under ``out``."""
+def _train_worker(run: Any, threads: int) -> tuple[str, str | None]:
+    """Train one run in a worker process (``--jobs``); returns (run_dir, error or None)."""
+    import torch
+
+    from longtail.errors import LongtailError
+    from longtail.reproduce.runner import PlannedRun, ensure_trained
+
+    torch.set_num_threads(threads)
+    # runtime.* is not part of the method: a run trained with other threads is still reused.
+    run = PlannedRun(run.config, (*run.overrides, f"runtime.num_threads={threads}", "runtime.progress=none"),
+                     run.seed, run.run_dir)
+    try:
+        ensure_trained(run, log=lambda text: print(text, flush=True))
+    except LongtailError as error:
+        return str(run.run_dir), str(error)
+    return str(run.run_dir), None
+
+
+def train_parallel(runs: Sequence[Any], jobs: int, log: Callable[[str], None] = print) -> dict[str, str]:
+    """Train the unfinished ``runs``, ``jobs`` at a time in worker processes with ``CORES // jobs``
+    threads each; returns {run_dir: error} for the runs that failed."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    todo = [run for run in runs if not (run.run_dir / "results.json").is_file()]
+    if not todo:
+        return {}
+    threads = max(1, CORES // jobs)
+    log(f"training {len(todo)} run(s), {jobs} at a time, {threads} thread(s) each")
+    failed: dict[str, str] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_train_worker, run, threads) for run in todo]
+        for future in as_completed(futures):
+            run_dir, error = future.result()
+            if error is not None:
+                failed[run_dir] = error
+                log(f"FAILED {run_dir}: {error}")
+            else:
+                log(f"done {run_dir}")
+    return failed
+
+
+def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, Any]:
+    """Total epochs and estimated wall seconds: per run, epochs × steps/epoch × STEP_CPU_SECONDS
+    / (threads per job) + evaluations × EVAL_SECONDS, or the measured ``seconds_per_epoch`` of a
+    finished run of the same profile and method found under ``out``; the runs' sum divided by
+    ``jobs`` run at once."""
     from longtail.data.profiles import longtail_counts
     from longtail.reproduce.runner import run_config
 
@@ -81,7 +174,7 @@ def estimate_budget(runs: Sequence[Any], out: Path) -> dict[str, Any]:
         epochs = config.train.epochs
         evals = sum(1 for e in range(1, epochs + 1)
                     if e == epochs or (config.eval.every > 0 and e % config.eval.every == 0))
-        per_epoch, source = steps * STEP_CPU_SECONDS / CORES, "estimated"
+        per_epoch, source = steps * STEP_CPU_SECONDS / max(1, CORES // jobs), "estimated"
         measured = sorted(run.run_dir.parent.glob("seed-*/results.json"))
         if measured:
             timing = json.loads(measured[0].read_text()).get("timing", {})
@@ -93,7 +186,9 @@ def estimate_budget(runs: Sequence[Any], out: Path) -> dict[str, Any]:
         lines.append(f"  {run.run_dir.relative_to(out)}: {epochs} ep × {steps} steps, "
                      f"{per_epoch:.0f} s/epoch ({source}), {'done' if seconds == 0 else f'~{seconds / 60:.0f} min'}")
     first = run_config(runs[0]) if runs else None
+    total_seconds /= jobs
     return {"runs": len(runs), "epochs": total_epochs, "seconds": total_seconds, "lines": lines,
+            "epochs_per_run": sorted({run_config(r).train.epochs for r in runs}), "jobs": jobs,
             "heldout": first.data.heldout_per_class if first else None,
             "many": first.eval.many_threshold if first else None, "few": first.eval.few_threshold if first else None}
 
@@ -180,8 +275,8 @@ def markdown(rows: dict[str, dict[str, dict[str, dict[str, float | None]]]], pro
     lines = ["# Fashion-MNIST-LT benchmark", "",
              f"Command: `{command}`", "",
              f"Budget: {budget['runs']} training runs, {budget['epochs']} epochs in all, ~{budget['seconds'] / 3600:.1f} h "
-             "of training estimated at the start on this 2-core CPU (ResNet-32, "
-             "12 epochs each unless overridden). Last epoch, mean ± sample std over seeds "
+             f"of training estimated at the start on this 2-core CPU ({budget['jobs']} run(s) at once; ResNet-32, "
+             f"{'/'.join(map(str, budget['epochs_per_run']))} epochs each). Last epoch, mean ± sample std over seeds "
              f"{','.join(map(str, seeds))}, accuracy in % on the balanced test set. Post-hoc τ chosen by "
              f"balanced accuracy on the held-out split ({budget['heldout']} images per class), never on the test set. "
              f"Groups by training-set size: many > {budget['many']}, few < {budget['few']} images. "
@@ -203,18 +298,22 @@ def markdown(rows: dict[str, dict[str, dict[str, dict[str, float | None]]]], pro
 def run_benchmark(out: Path, seeds: Sequence[int], profiles: Sequence[str], methods: Sequence[str] = METHODS,
                   rules: Sequence[str] = POSTHOC_RULES, overrides: Sequence[str] = (), dry_run: bool = False,
                   command: str = "", log: Callable[[str], None] = print,
-                  train: Callable[..., dict[str, Any]] | None = None) -> Path | None:
-    """Plan, state the budget, train (reusing / resuming), evaluate, write ``OUT/fmnist-lt.md``."""
-    from longtail.errors import LongtailError
+                  train: Callable[..., dict[str, Any]] | None = None, epochs: int | dict[str, int] | None = None,
+                  extra: Sequence[str] = (), jobs: int = 1) -> Path | None:
+    """Plan, state the budget, train (reusing / resuming; ``jobs`` runs at once), evaluate, write
+    ``OUT/fmnist-lt.md``."""
+    from longtail.errors import ConfigError, LongtailError
     from longtail.reproduce.runner import ensure_trained
 
-    runs = plan_runs(out, profiles, methods, seeds, overrides)
-    budget = estimate_budget(runs, out)
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be at least 1")
+    runs = plan_runs(out, profiles, methods, seeds, overrides, epochs=epochs, extra=extra)
+    budget = estimate_budget(runs, out, jobs)
     post = [m for m in POSTHOC_METHODS if m in methods]
     log(f"Fashion-MNIST-LT benchmark: {len(profiles)} profile(s) × {len(methods)} method(s) × {len(seeds)} seed(s) "
         f"= {budget['runs']} runs, {budget['epochs']} epochs; post-hoc {', '.join(rules) or 'none'} on "
         f"{', '.join(post) or 'none'} (τ tuned on the held-out split)")
-    log(f"Budget: ~{budget['seconds'] / 3600:.1f} h of training left on this {CORES}-core CPU "
+    log(f"Budget: ~{budget['seconds'] / 3600:.1f} h of training left on this {CORES}-core CPU, {jobs} run(s) at once "
         f"({STEP_CPU_SECONDS} CPU-s per batch-128 step, {EVAL_SECONDS:.0f} s per test evaluation, or the "
         "measured s/epoch of finished runs):")
     for line in budget["lines"]:
@@ -225,8 +324,12 @@ def run_benchmark(out: Path, seeds: Sequence[int], profiles: Sequence[str], meth
     per_seed_raw: list[dict[str, Any]] = []
     failures: list[str] = []
     started = time.perf_counter()
+    failed = train_parallel(runs, jobs, log) if jobs > 1 and train is None else {}
     for run in runs:
         profile, method = run.run_dir.parent.parent.name, run.run_dir.parent.name
+        if str(run.run_dir) in failed:
+            failures.append(f"{profile} {method} seed {run.seed}: {failed[str(run.run_dir)]}")
+            continue
         try:
             results = ensure_trained(run, log=log) if train is None else ensure_trained(run, train, log)
             entries = [(method, numbers(results))]
@@ -264,6 +367,31 @@ def _list(text: str, allowed: Sequence[str] | None, what: str) -> list[str]:
     return items
 
 
+def parse_epochs(text: str | None, profiles: Sequence[str]) -> int | dict[str, int] | None:
+    """``--epochs``: ``8`` (every profile) or ``exp=12,step=6`` (profiles not named keep the configs' 12)."""
+    from longtail.errors import ConfigError
+
+    if text is None:
+        return None
+    hint = "give a positive integer (--epochs 8) or one per profile (--epochs exp=12,step=6)"
+    try:
+        if "=" not in text:
+            value = int(text)
+            if value < 1:
+                raise ValueError
+            return value
+        result = {}
+        for part in text.split(","):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name not in PROFILE_DIRS or int(value) < 1:
+                raise ValueError
+            result[name] = int(value)
+        return result
+    except ValueError:
+        raise ConfigError(f"--epochs {text!r}: {hint}; profiles are {', '.join(PROFILE_DIRS)}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from longtail.errors import ConfigError, LongtailError
 
@@ -273,7 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profiles", default="exp,step", help="exp (long-tailed), step, or both")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of the methods")
     parser.add_argument("--posthoc", default=",".join(POSTHOC_RULES), help="post-hoc rules for ERM/CDT ('' = none)")
-    parser.add_argument("--epochs", type=int, help="override train.epochs (the configs' lr milestones stay)")
+    parser.add_argument("--epochs",
+                        help="compress the 12-epoch recipe to N epochs (warm-up, lr decays, DRW start scaled); "
+                             "N for every profile or per profile, e.g. exp=12,step=6")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help=f"training runs at once, each with {CORES} / J threads (default 1)")
     parser.add_argument("--data-root", help="folder of the Fashion-MNIST IDX files (data.root)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config override")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and budget, train nothing")
@@ -288,10 +420,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiles = _list(args.profiles, tuple(PROFILE_DIRS), "profiles")
         methods = _list(args.methods, METHODS, "methods")
         rules = _list(args.posthoc, POSTHOC_RULES, "posthoc") if args.posthoc.strip() else []
-        overrides = [*([f"data.root={args.data_root}"] if args.data_root else []),
-                     *([f"train.epochs={args.epochs}"] if args.epochs is not None else []), *args.set]
+        epochs = parse_epochs(args.epochs, profiles)
+        overrides = [f"data.root={args.data_root}"] if args.data_root else []
         command = "python benchmarks/fmnist_lt.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        run_benchmark(Path(args.out), seeds, profiles, methods, rules, overrides, args.dry_run, command.strip())
+        run_benchmark(Path(args.out), seeds, profiles, methods, rules, overrides, args.dry_run, command.strip(),
+                      epochs=epochs, extra=args.set, jobs=args.jobs)
     except LongtailError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -40,6 +40,9 @@ class DataConfig:
     profile: str = "exp"  # imbalance profile: "exp" (long-tailed), "step" or "none" (keep the data as it is)
     imbalance_ratio: float = 100.0  # ρ = N_max / N_min of the training set (1 = keep the balanced set)
     minority_fraction: float = 0.5  # step profile only: fraction μ of classes that are minority classes
+    # N_max, the size of the largest class of the profile; null = the smallest class of the original
+    # training split (5000 for CIFAR-10). CDT Table 5's balanced set: imbalance_ratio 1, n_max 1240.
+    n_max: int | None = None
     seed: int = 0  # seed of the subset draw (which examples are kept) and of the held-out split
     class_order: str = "natural"  # which classes are the head: "natural", "reversed" or "permuted" (seeded)
     heldout_per_class: int = 0  # K examples per class held out of the training set for tuning (0 = none)
@@ -441,6 +444,9 @@ def validate(config: Config) -> None:
             raise ConfigError(f"config key {key!r} must be >= 0, got {flat[key]}")
     if config.data.max_vocab is not None and config.data.max_vocab < 0:
         raise ConfigError(f"data.max_vocab must be >= 0 or null (no limit), got {config.data.max_vocab}")
+    if config.data.n_max is not None and (isinstance(config.data.n_max, bool) or config.data.n_max < 1):
+        raise ConfigError(f"data.n_max must be a positive integer or null (the original's smallest class), "
+                          f"got {config.data.n_max}")
     if config.data.imbalance_ratio < 1:
         raise ConfigError(f"data.imbalance_ratio must be >= 1 (N_max / N_min), got {config.data.imbalance_ratio}")
     if config.eval.few_threshold > config.eval.many_threshold:

@@ -80,3 +80,48 @@ def test_tune_without_heldout_is_refused(write_config, tmp_path, capsys):
     fit(load_config(write_config(), ["train.epochs=1"]), tmp_path / "run")
     assert main(["eval", str(tmp_path / "run"), "--posthoc", "nc-tau", "--tune", "heldout"]) == 2
     assert "data.heldout_per_class" in capsys.readouterr().err
+
+
+def test_crt_fitted_on_another_training_set(trained_run, write_config, capsys):
+    """CDT Table 5: the run's features, a classifier re-trained on a balanced set given by a config."""
+    from longtail.data import build_longtail
+    from longtail.registry import POSTHOC
+
+    balanced = write_config("balanced.yaml", data={"imbalance_ratio": 1, "n_max": 12})
+    argv = ["eval", str(trained_run), "--posthoc", "crt", "--rule-param", "sampler=instance",
+            "--rule-param", "epochs=2", "--fit-on", str(balanced)]
+    assert main(argv) == 0
+    name = f"eval-crt-fit-{balanced.parent.name}-balanced.json"
+    assert name in capsys.readouterr().out
+    out = json.loads((trained_run / name).read_text())
+    assert out["fit_on"]["class_counts"] == [12] * 10
+    assert out["rule_params"] == {"sampler": "instance", "epochs": 2}
+    # by hand: the run's model, features of the balanced subset, cRT with instance sampling
+    model, _, _, (f, _, y), _ = _features(trained_run)
+    config = load_config(trained_run / "config.yaml")
+    fit_set = build_longtail("fashion-mnist", root=config.data.root, imbalance_ratio=1, n_max=12)
+    assert fit_set.train.class_counts() == [12] * 10
+    with torch.no_grad():
+        ff, _ = model(((fit_set.train.images.double() / 255 - 0.2860) / 0.3530).float())
+    rule = POSTHOC.create("crt", sampler="instance", epochs=2).fit(ff, fit_set.train.labels, model.head, [12] * 10)
+    pred = rule.scores(f).argmax(1)
+    assert out["top1"] == pytest.approx(float((pred == y).double().mean()), abs=1 / len(y) + 1e-9)
+    # the run's own counts still define its shot groups; the file of the plain rule is untouched
+    assert out["class_counts"] == json.loads((trained_run / "results.json").read_text())["class_counts"]
+    assert not (trained_run / "eval-crt.json").exists()
+
+
+def test_fit_on_and_rule_param_errors(trained_run, write_config, tmp_path, capsys):
+    assert main(["eval", str(trained_run), "--fit-on", "x.yaml"]) == 2
+    assert "need a rule" in capsys.readouterr().err
+    assert main(["eval", str(trained_run), "--posthoc", "crt", "--fit-on", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+    assert main(["eval", str(trained_run), "--posthoc", "crt", "--rule-param", "sampler"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    other = write_config("cifar.yaml", data={"name": "cifar10"})
+    assert main(["eval", str(trained_run), "--posthoc", "crt", "--fit-on", str(other)]) == 2
+    assert "same data set" in capsys.readouterr().err
+    big = write_config("big.yaml", data={"imbalance_ratio": 1, "n_max": 31})
+    assert main(["eval", str(trained_run), "--posthoc", "crt", "--fit-on", str(big)]) == 2
+    err = capsys.readouterr().err
+    assert "31" in err and len(err.strip().splitlines()) == 1

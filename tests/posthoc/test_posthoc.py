@@ -294,6 +294,48 @@ def test_crt_exposes_a_head_and_init_from_head():
     assert rule.class_weight_matrix().shape == (4, 8) and rule.bias.shape == (4,)
 
 
+def test_crt_with_instance_sampling_is_plain_sgd_over_permutations():
+    """CDT Table 5 re-trains a classifier on a given set as it is: the loop written out again in float64."""
+    import math
+
+    from longtail.samplers.samplers import InstanceSampler
+
+    train, train_y, test, test_y, head, counts = _imbalanced_problem()
+    train64 = train.double()
+    rule = POSTHOC.create("crt", epochs=3, lr=0.05, batch_size=50, seed=7, sampler="instance",
+                          weight_decay=1e-3, momentum=0.9).fit(train64, train_y, head, counts)
+    # by hand: the same initialisation, permutations, cosine lr, momentum SGD with weight decay
+    g = torch.Generator().manual_seed(7)
+    bound = 1 / math.sqrt(8)
+    w = (torch.rand(4, 8, generator=g, dtype=D64) * 2 - 1) * bound
+    b = (torch.rand(4, generator=g, dtype=D64) * 2 - 1) * bound
+    vw, vb = torch.zeros_like(w), torch.zeros_like(b)
+    sampler = InstanceSampler(train_y, seed=7)
+    steps = 3 * math.ceil(len(train_y) / 50)
+    step = 0
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        order = sampler.epoch_indices()
+        assert sorted(order.tolist()) == list(range(len(train_y)))  # every example once: no re-balancing
+        for start in range(0, len(order), 50):
+            idx = order[start:start + 50]
+            x, y = train64[idx], train_y[idx]
+            p = torch.softmax(x @ w.T + b, dim=1)
+            p[torch.arange(len(y)), y] -= 1
+            gw, gb = p.T @ x / len(y) + 1e-3 * w, p.sum(0) / len(y) + 1e-3 * b
+            lr = 0.5 * 0.05 * (1 + math.cos(math.pi * step / steps))
+            vw, vb = 0.9 * vw + gw if step else gw, 0.9 * vb + gb if step else gb
+            w, b = w - lr * vw, b - lr * vb
+            step += 1
+    torch.testing.assert_close(rule.weight, w)
+    torch.testing.assert_close(rule.bias, b)
+    # on long-tailed features, instance sampling keeps the head-class bias that class-balanced cRT removes
+    balanced = POSTHOC.create("crt", epochs=3, lr=0.05, batch_size=50, seed=7).fit(train64, train_y, head, counts)
+    assert balanced_accuracy(balanced.predict(test.double()), test_y) > balanced_accuracy(rule.predict(test.double()), test_y)
+    with pytest.raises(ConfigError, match="sampler must be one of class-balanced, instance"):
+        POSTHOC.create("crt", sampler="square-root")
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="before fit"):
         POSTHOC.create("tau-norm").scores(X, HEAD)

@@ -57,13 +57,52 @@ def test_budget_counts_steps_from_the_profile(tmp_path):
         "exp/erm/seed-0", "exp/erm/seed-1", "step/erm/seed-0", "step/erm/seed-1"]
     budget = bench.estimate_budget(runs, tmp_path)
     # exp: 14,886 images − 30 held out = 14,856 → 117 steps of 128; step: 30,300 − 30 → 237 steps
-    exp_epoch = 117 * 0.81 / 2
-    step_epoch = 237 * 0.81 / 2
-    evals = 3 * 17.0  # epochs 4, 8, 12
+    step_s, eval_s = bench.STEP_CPU_SECONDS, bench.EVAL_SECONDS
+    exp_epoch = 117 * step_s / 2
+    step_epoch = 237 * step_s / 2
+    evals = 3 * eval_s  # epochs 4, 8, 12
     expected = 2 * (12 * exp_epoch + evals) + 2 * (12 * step_epoch + evals)
     assert budget["epochs"] == 48 and budget["runs"] == 4
     assert budget["seconds"] == pytest.approx(expected)
     assert "117 steps" in budget["lines"][0] and "237 steps" in budget["lines"][2]
+    # two one-thread runs at once: each run takes twice as long, two run together
+    parallel = bench.estimate_budget(runs, tmp_path, jobs=2)
+    assert parallel["seconds"] == pytest.approx((2 * (expected - 4 * evals) + 4 * evals) / 2)
+    assert parallel["jobs"] == 2 and budget["epochs_per_run"] == [12]
+
+
+def test_epochs_compress_every_milestone_of_the_recipe():
+    def values(method: str, epochs: int) -> tuple:
+        overrides = bench.scaled_schedule(bench.config_path("exp", method), [], epochs)
+        config = load_config(bench.config_path("exp", method), overrides)
+        return (config.train.epochs, config.optim.warmup_epochs, config.optim.milestones,
+                config.rebalance.params.get("start_epoch"))
+
+    # the configs' own 12 epochs: nothing changes
+    assert values("ldam-drw", 12) == (12, 1, [10, 11], 10)
+    # 200 → 12 in the configs is (160, 180) → (10, 11); 12 → 6 gives (5, 5.5 → 6 = the end: dropped)
+    assert values("ldam-drw", 6) == (6, 1, [5], 5)
+    assert values("erm", 24) == (24, 2, [20, 22], None)
+    # a decay rounding onto an earlier one is not applied twice
+    assert values("erm", 8) == (8, 1, [7], None)
+    assert values("cdt", 1) == (1, 1, [], None)
+    with pytest.raises(ConfigError, match="at least 1"):
+        bench.scaled_schedule(bench.config_path("exp", "erm"), [], 0)
+
+
+def test_epochs_per_profile_and_plan(tmp_path):
+    assert bench.parse_epochs(None, ["exp"]) is None
+    assert bench.parse_epochs("8", ["exp"]) == 8
+    assert bench.parse_epochs("exp=12,step=6", ["exp", "step"]) == {"exp": 12, "step": 6}
+    for bad in ("0", "x", "exp=0", "zigzag=3", "exp=3.5"):
+        with pytest.raises(ConfigError, match="--epochs"):
+            bench.parse_epochs(bad, ["exp"])
+    runs = bench.plan_runs(tmp_path, ["exp", "step"], ["ldam-drw"], [0], [], epochs={"step": 6},
+                           extra=["eval.every=0"])
+    exp, step = (load_config(r.config, list(r.overrides)) for r in runs)
+    assert (exp.train.epochs, exp.optim.milestones, exp.rebalance.params["start_epoch"]) == (12, [10, 11], 10)
+    assert (step.train.epochs, step.optim.milestones, step.rebalance.params["start_epoch"]) == (6, [5], 5)
+    assert exp.eval.every == step.eval.every == 0  # --set comes last and wins
 
 
 def _rows(values: dict[str, list[float]]) -> dict:
@@ -90,6 +129,10 @@ def test_bad_arguments_are_one_line_errors(capsys):
     assert "--profiles" in capsys.readouterr().err
     assert bench.main(["--seeds", "0,0", "--dry-run"]) == 2
     assert "distinct" in capsys.readouterr().err
+    assert bench.main(["--epochs", "exp=zero", "--dry-run"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert bench.main(["--jobs", "0", "--dry-run"]) == 2
+    assert "--jobs" in capsys.readouterr().err
 
 
 def _mean(per_seed: dict) -> float:

@@ -41,8 +41,10 @@ def test_every_row_config_exists_or_says_why():
             assert row.table == table
             if row.config is None:
                 assert row.note, row
-            elif not (CONFIGS / row.config).is_file():
-                assert row.note and "n_max" in row.note, row  # the Table 5 balanced subset only
+            else:
+                assert (CONFIGS / row.config).is_file(), row
+            if row.fit_on is not None:
+                assert (CONFIGS / row.fit_on).is_file() and row.posthoc == "crt", row
             if row.tune is not None:
                 assert (CONFIGS / row.tune.heldout_config).is_file()
 
@@ -347,3 +349,35 @@ def test_tuned_rows_choose_on_held_out_then_retrain(tmp_path: Path):
     assert "cdt-heldout" in str(plan.rows[1].runs[1].run_dir)
     assert nc_tau.chosen == {0: "gamma=0.2, τ=0.7"}
     assert nc_tau.per_seed[0]["top1"] == pytest.approx(80.0)
+
+
+def test_cdt_table5_features_vs_classifiers_end_to_end(tmp_path_factory):
+    """CDT Table 5 on tiny CIFAR-10 files: a balanced and a long-tailed network of the same data set,
+    each with its classifier re-trained (cRT, instance sampling) on the other one's training split."""
+    from longtail.config import load_config
+
+    root = _writers().write_cifar10(tmp_path_factory.mktemp("cifar5"), per_class=100, test_per_class=4)
+    out = tmp_path_factory.mktemp("table5")
+    overrides = ["train.epochs=1", "data.n_max=100", "data.heldout_per_class=0", "optim.batch_size=64",
+                 "optim.warmup_epochs=0", "data.workers=0", "runtime.device=cpu", "runtime.num_threads=1"]
+    plan = runner.make_plan("cdt-table5", seeds=[0], out=out, data_root=root, overrides=overrides)
+    assert all(r.config is not None for r in plan.rows)
+    assert "fitted on the training split of configs/cifar10-lt/exp100/erm.yaml" in runner.format_plan(plan)
+    results = runner.execute(plan, log=lambda m: None)
+    assert [r.failed for r in results] == ["", "", "", ""]
+    assert [r.row.method for r in results] == ["balanced/balanced", "balanced/imbalanced",
+                                               "imbalanced/balanced", "imbalanced/imbalanced"]
+    balanced_run, lt_run = out / "cifar10-lt/balanced12400/erm/seed-0", out / "cifar10-lt/exp100/erm/seed-0"
+    assert load_config(balanced_run / "config.yaml").data.imbalance_ratio == 1.0
+    assert json.loads((balanced_run / "results.json").read_text())["class_counts"] == [100] * 10
+    lt_counts = json.loads((lt_run / "results.json").read_text())["class_counts"]
+    assert lt_counts[0] == 100 and lt_counts[-1] == 1
+    # balanced features, classifier re-trained on the long-tailed split; and the reverse
+    on_lt = json.loads((balanced_run / "eval-crt-fit-exp100-erm.json").read_text())
+    on_balanced = json.loads((lt_run / "eval-crt-fit-balanced12400-erm.json").read_text())
+    assert on_lt["fit_on"]["class_counts"] == lt_counts and on_lt["rule_params"] == {"sampler": "instance"}
+    assert on_balanced["fit_on"]["class_counts"] == [100] * 10
+    assert results[1].per_seed[0]["top1"] == pytest.approx(100 * on_lt["top1"])
+    assert results[2].per_seed[0]["top1"] == pytest.approx(100 * on_balanced["top1"])
+    text = runner.markdown_table("cdt-table5", results, [0])
+    assert "| cifar10-exp100 | balanced/imbalanced + cRT |" in text and "| 82.20 |" in text

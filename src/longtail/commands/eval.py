@@ -5,6 +5,12 @@ splits and evaluates the model — as trained, or with a post-hoc decision rule 
 parameter is given (``--param``), the rule's default, or grid-searched by balanced accuracy on the
 run's held-out split (``--tune heldout``, CDT appendix B.6). Writes ``DIR/eval-<name>.json``
 (``eval-plain.json`` without a rule) beside ``results.json``.
+
+``--rule-param KEY=VALUE`` sets the rule's other parameters (``--rule-param sampler=instance`` for
+cRT). ``--fit-on CONFIG`` fits the rule on the training split that another config's ``data`` section
+builds, with this run's feature extractor — the CDT paper's Table 5 re-trains the classifier of a
+network trained on a balanced set on the long-tailed set, and the reverse. The result is then
+``DIR/eval-<name>-fit-<config folder>-<config stem>.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--param", type=float, help="the rule's parameter (e.g. tau); default: the rule's default")
     group.add_argument("--tune", choices=["heldout"], help="grid-search the parameter on the held-out split")
     parser.add_argument("--grid", help="comma-separated values for --tune (default: the rule's grid)")
-    parser.add_argument("--batch-size", type=int, default=512, help="feature extraction batch size")
+    parser.add_argument("--rule-param", action="append", default=[], metavar="KEY=VALUE",
+                        help="another parameter of the rule, e.g. sampler=instance for crt (repeatable)")
+    parser.add_argument("--fit-on", metavar="CONFIG",
+                        help="fit the rule on the training split of this config's data section (CDT Table 5)")
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="feature extraction batch size (default 128, the fastest measured on CPU)")
     parser.set_defaults(func=run)
 
 
@@ -41,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
             grid = [float(v) for v in args.grid.split(",") if v.strip()]
         except ValueError:
             raise ConfigError(f"--grid {args.grid!r} must be comma-separated numbers, e.g. 0,0.5,1") from None
-    result = evaluate_run(Path(args.run), args.posthoc, args.param, args.tune, grid, args.batch_size)
+    if args.posthoc is None and (args.rule_param or args.fit_on):
+        raise ConfigError("--rule-param/--fit-on need a rule: add --posthoc NAME (see `longtail list posthoc`)")
+    rule_params = parse_rule_params(args.rule_param)
+    result = evaluate_run(Path(args.run), args.posthoc, args.param, args.tune, grid, args.batch_size,
+                          rule_params=rule_params, fit_on=Path(args.fit_on) if args.fit_on else None)
     name = args.posthoc or "plain"
     rule = f" with {name}" + (f" ({result['param_name']}={result['param']})" if result.get("param") is not None else "")
     groups = ", ".join(f"{g} {_pct(v['accuracy'])}" for g, v in result["groups"].items())
@@ -51,6 +66,30 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {result['path']}")
     return 0
+
+
+def parse_rule_params(items: list[str]) -> dict:
+    """``["sampler=instance", "epochs=20"]`` → ``{"sampler": "instance", "epochs": 20}`` (YAML values)."""
+    from longtail.config import parse_value
+    from longtail.errors import ConfigError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--rule-param {item!r}: write KEY=VALUE, e.g. --rule-param sampler=instance")
+        params[key.strip()] = parse_value(value.strip())
+    return params
+
+
+def eval_path(run_dir: Path, posthoc: str | None, fit_on: Path | None = None) -> Path:
+    """``DIR/eval-<rule>.json``, ``DIR/eval-<rule>-fit-<config folder>-<config stem>.json`` (e.g.
+    ``eval-crt-fit-balanced12400-erm.json``) or ``DIR/eval-plain.json``."""
+    name = posthoc or "plain"
+    if fit_on is not None:
+        fit_on = Path(fit_on)
+        name += f"-fit-{fit_on.parent.name}-{fit_on.stem}" if fit_on.parent.name else f"-fit-{fit_on.stem}"
+    return run_dir / f"eval-{name}.json"
 
 
 def _pct(value: float | None) -> str:
@@ -63,9 +102,13 @@ def evaluate_run(
     param: float | None = None,
     tune_on: str | None = None,
     grid: list[float] | None = None,
-    batch_size: int = 512,
+    batch_size: int = 128,
+    rule_params: dict | None = None,
+    fit_on: Path | None = None,
+    fit_overrides: list[str] | tuple[str, ...] = (),
 ) -> dict:
-    """Evaluate the run's last checkpoint (optionally with a post-hoc rule); write and return the result."""
+    """Evaluate the run's last checkpoint (optionally with a post-hoc rule with ``rule_params``, fitted
+    on the run's training split or on the one that config ``fit_on`` builds); write and return the result."""
     import torch
 
     from longtail.config import load_config
@@ -115,7 +158,17 @@ def evaluate_run(
         from longtail.registry import POSTHOC
 
         head = model.head.cpu()
-        train_features, _, train_labels = extract(model, data.train_eval, accel, batch_size)
+        fit_data, fit_counts = data, class_counts
+        if fit_on is not None:
+            fit_data = TrainData(fit_config(config, fit_on, fit_overrides), DistInfo(), device)
+            fit_counts = list(fit_data.class_counts)
+            if len(fit_counts) != len(class_counts):
+                raise ConfigError(
+                    f"--fit-on {fit_on} builds {len(fit_counts)} classes but the run has {len(class_counts)}; "
+                    "give a config of the same data set"
+                )
+            out["fit_on"] = {"config": str(fit_on), "fingerprint": fit_data.fingerprint, "class_counts": fit_counts}
+        train_features, _, train_labels = extract(model, fit_data.train_eval, accel, batch_size)
         rule_cls = POSTHOC.get(posthoc)
         param_name = getattr(rule_cls, "param_name", None)
         if (param is not None or tune_on) and param_name is None:
@@ -126,9 +179,12 @@ def evaluate_run(
             param, table = tune(posthoc, grid, train_features, train_labels, head, class_counts,
                                 held_features, held_labels)
             out["tuning"] = {"split": "heldout", "size": int(held_labels.numel()), "table": table}
-        params = {} if param is None or param_name is None else {param_name: param}
+        params = dict(rule_params or {})
+        if param is not None and param_name is not None:
+            params[param_name] = param
         rule = POSTHOC.create(posthoc, **params)
-        rule.fit(train_features, train_labels, head, class_counts)
+        rule.fit(train_features, train_labels, head, fit_counts)
+        out["rule_params"] = dict(rule_params or {})
         scores = rule.scores(test_features, head)
         out["param_name"] = param_name
         out["param"] = getattr(rule, param_name, param) if param_name else None
@@ -137,7 +193,31 @@ def evaluate_run(
         top5 = int(topk_correct(scores, test_labels, 5))
     report = classification_report(confusion, top5, class_counts, config.eval.many_threshold, config.eval.few_threshold)
     result = {**report, **out, "class_counts": class_counts, "fingerprint": data.fingerprint}
-    path = run_dir / f"eval-{posthoc or 'plain'}.json"
+    path = eval_path(run_dir, posthoc, fit_on)
     write_json(path, result)
     result["path"] = str(path)
     return result
+
+
+def fit_config(run_config, fit_on: Path, overrides=()):  # noqa: ANN001, ANN201 - longtail.config.Config
+    """The run's config with the ``data`` section of config ``fit_on`` (with ``overrides``; the run's
+    data.root kept when that names none): the training set a post-hoc rule is fitted on."""
+    import copy
+
+    from longtail.config import load_config
+    from longtail.errors import ConfigError
+
+    if not Path(fit_on).is_file():
+        raise ConfigError(f"--fit-on {fit_on}: no such config file; give a YAML file such as configs/.../erm.yaml")
+    other = load_config(fit_on, list(overrides))
+    if other.data.name != run_config.data.name:
+        raise ConfigError(
+            f"--fit-on {fit_on} builds data set {other.data.name!r} but the run was trained on "
+            f"{run_config.data.name!r}; give a config of the same data set"
+        )
+    config = copy.deepcopy(run_config)
+    root = config.data.root
+    config.data = copy.deepcopy(other.data)
+    if config.data.root is None:
+        config.data.root = root
+    return config

@@ -94,6 +94,7 @@ class TrainData:
             class_order=cfg.class_order,
             heldout_per_class=cfg.heldout_per_class,
             test_distribution=cfg.test_distribution,
+            n_max=cfg.n_max,
         )
         self.info = self.data.info
         self.vocab: Any = None

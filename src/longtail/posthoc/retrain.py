@@ -4,6 +4,9 @@
 one scale per class. Both: mini-batches drawn by the ``class-balanced`` sampler (seeded from
 (seed, epoch)), cross-entropy, SGD with momentum and a cosine learning-rate decay to 0 over all
 steps, on CPU or the features' device. Deterministic for a given ``seed``.
+
+``sampler="instance"`` draws plain random permutations instead: the CDT paper's Table 5 re-trains
+the linear classifier of a network on another training set (balanced or long-tailed) as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import torch.nn.functional as F
 from longtail.errors import ConfigError
 from longtail.posthoc.base import PosthocRule, head_bias, head_logits, head_weight
 from longtail.registry import register_posthoc
-from longtail.samplers.samplers import ClassBalancedSampler
+from longtail.samplers.samplers import ClassBalancedSampler, InstanceSampler
+
+RETRAIN_SAMPLERS = {"class-balanced": ClassBalancedSampler, "instance": InstanceSampler}
 
 
 def _positive_int(rule: str, name: str, value: Any) -> int:
@@ -45,10 +50,16 @@ class _BalancedRetraining(PosthocRule):
     _rule_name = ""
 
     def __init__(
-        self, epochs: int, lr: float, batch_size: int, seed: int, momentum: float, weight_decay: float
+        self, epochs: int, lr: float, batch_size: int, seed: int, momentum: float, weight_decay: float,
+        sampler: str = "class-balanced",
     ) -> None:
         super().__init__()
         rule = self._rule_name
+        if sampler not in RETRAIN_SAMPLERS:
+            raise ConfigError(
+                f"post-hoc rule {rule!r}: sampler must be one of {', '.join(RETRAIN_SAMPLERS)}, got {sampler!r}"
+            )
+        self.sampler = sampler
         self.epochs = _positive_int(rule, "epochs", epochs)
         self.batch_size = _positive_int(rule, "batch_size", batch_size)
         self.lr = _non_negative(rule, "lr", lr)
@@ -62,7 +73,7 @@ class _BalancedRetraining(PosthocRule):
     def _train(
         self, inputs: torch.Tensor, labels: torch.Tensor, params: list[torch.Tensor], logits_fn: Any
     ) -> None:
-        sampler = ClassBalancedSampler(labels.cpu(), seed=self.seed)
+        sampler = RETRAIN_SAMPLERS[self.sampler](labels.cpu(), seed=self.seed)
         steps_per_epoch = -(-len(sampler) // self.batch_size)
         total_steps = self.epochs * steps_per_epoch
         optimizer = torch.optim.SGD(
@@ -90,7 +101,8 @@ class _BalancedRetraining(PosthocRule):
 
 @register_posthoc("crt")
 class ClassifierRetraining(_BalancedRetraining):
-    """cRT (Kang et al., ICLR 2020): a linear classifier re-trained on frozen features with class-balanced sampling.
+    """cRT (Kang et al., ICLR 2020): a linear classifier re-trained on frozen features with class-balanced sampling
+    (``sampler="instance"``: plain permutations, as the CDT paper's Table 5 re-trains on a given set).
 
     s_c = w'_cᵀ f(x) + b'_c with (W', b') learned from scratch (``init="random"``: PyTorch's
     ``nn.Linear`` initialisation, U(−1/√D, 1/√D), drawn from a generator seeded with ``seed``) or
@@ -112,8 +124,9 @@ class ClassifierRetraining(_BalancedRetraining):
         weight_decay: float = 5e-4,
         bias: bool = True,
         init: str = "random",
+        sampler: str = "class-balanced",
     ) -> None:
-        super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay)
+        super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay, sampler)
         if init not in ("random", "head"):
             raise ConfigError(f"post-hoc rule 'crt': init must be 'random' or 'head', got {init!r}")
         self.init = init
@@ -180,8 +193,9 @@ class LearnableWeightScaling(_BalancedRetraining):
         seed: int = 0,
         momentum: float = 0.9,
         weight_decay: float = 0.0,
+        sampler: str = "class-balanced",
     ) -> None:
-        super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay)
+        super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay, sampler)
         self.scales: torch.Tensor | None = None
 
     def _fit(self, features: torch.Tensor, labels: torch.Tensor, head: Any, counts: torch.Tensor) -> None:

@@ -168,6 +168,8 @@ def format_plan(plan: Plan) -> str:
         post = ""
         if row.posthoc:
             post = f"; post-hoc {row.posthoc}" + (", tuned on the held-out split" if _has_param(row.posthoc) else "")
+            post += "".join(f" {k}={v}" for k, v in row.posthoc_params)
+            post += f", fitted on the training split of configs/{row.fit_on}" if row.fit_on else ""
         if row.tune is not None:
             grid = ",".join(f"{v:g}" for v in row.tune.grid)
             lines.append(f"{head} tune {row.tune.key} in [{grid}] with configs/{row.tune.heldout_config}, "
@@ -290,12 +292,16 @@ def heldout_balanced_accuracy(features: Features) -> float:
 PosthocFn = Callable[[Path, str, "float | None", bool], dict[str, Any]]
 
 
-def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool) -> dict[str, Any]:
-    """``longtail eval RUN --posthoc RULE [--param P | --tune heldout]`` through its Python function:
-    test ``top1``/``top5`` (fractions) and the ``param`` used (chosen on the held-out split if ``tune``)."""
+def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool,
+                     rule_params: dict[str, Any] | None = None, fit_on: Path | None = None,
+                     fit_overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """``longtail eval RUN --posthoc RULE [--param P | --tune heldout] [--rule-param K=V] [--fit-on
+    CONFIG]`` through its Python function: test ``top1``/``top5`` (fractions) and the ``param`` used
+    (chosen on the held-out split if ``tune``)."""
     from longtail.commands.eval import evaluate_run
 
-    return evaluate_run(run_dir, rule, param, "heldout" if tune else None)
+    return evaluate_run(run_dir, rule, param, "heldout" if tune else None, rule_params=rule_params, fit_on=fit_on,
+                        fit_overrides=tuple(fit_overrides))
 
 
 def _has_param(rule: str) -> bool:
@@ -372,7 +378,13 @@ def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
             if row.posthoc is None:
                 result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
             else:
-                post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc))
+                extra: dict[str, Any] = {}
+                if row.posthoc_params:
+                    extra["rule_params"] = dict(row.posthoc_params)
+                if row.fit_on:  # the other training set, with the user's overrides (data.n_max=...)
+                    extra["fit_on"] = plan.configs_dir / row.fit_on
+                    extra["fit_overrides"] = (*data_root_override(extra["fit_on"], plan.data_root), *plan.overrides)
+                post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc), **extra)
                 result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
                 if post.get("param") is not None:
                     result.chosen[seed] = f"τ={post['param']:g}"
