@@ -74,7 +74,7 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
     status = cli_main([
         "bench", "speed", "--shapes", "fmnist", "--n-max", "100", "--batch-size", "16", "--steps", "2",
         "--windows", "1", "--warmup", "1", "--eval-batch-sizes", "16,32", "--eval-images", "32",
-        "--threads", "1", "--precision", "bf16", "--json", str(out),
+        "--threads", "1", "--precision", "bf16", "--json", str(out), "--epoch", "--epoch-test-images", "40",
     ])
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -89,6 +89,12 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
         assert len(pipeline["train_img_per_s"]) == 1 and pipeline["train_median"] > 0
         assert set(pipeline["eval_img_per_s"]) == {"16", "32"}
         assert pipeline["memory"]["peak_rss_mib"] >= pipeline["memory"]["rss_start_mib"] > 0
+        # the whole epoch: all 242 training images (16 batches), then at least 40 evaluated
+        epoch = pipeline["epoch"]
+        assert epoch["train_images"] == 242 and epoch["eval_images"] >= 40
+        assert epoch["seconds"] == pytest.approx(epoch["train_seconds"] + epoch["eval_seconds"])
+        assert pipeline["setup_seconds"] > 0
+    assert any(line.startswith("  whole-epoch ratio a/b (fmnist): ") for line in lines)
     assert float(lines[-1].split()[1]) == pytest.approx(b["train_median"] / a["train_median"], abs=0.006)
 
 

@@ -274,7 +274,7 @@ def analyze_run(
     rounds: int = 1000,
     tsne_per_class: int = 25,
     seed: int = 0,
-    batch_size: int = 512,
+    batch_size: int = 128,
     device: str = "auto",
     epochs: bool = True,
     data_root: str | None = None,

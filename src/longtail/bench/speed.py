@@ -117,7 +117,7 @@ class SpeedOptions:
     steps: int = 30
     windows: int = 3
     warmup: int = 5
-    eval_batch_sizes: tuple[int, ...] = (128, 512, 1024)
+    eval_batch_sizes: tuple[int, ...] = (64, 128, 256, 1024)
     eval_images: int = 2048
     eval_windows: int = 3
     n_max: int = 0  # 0 = the shape's real N_max; smaller for quick runs
@@ -132,6 +132,8 @@ class SpeedOptions:
     ablation_compile: bool = True
     profile: bool = False
     profile_steps: int = 5
+    epoch: bool = False  # also time one whole epoch (train + a 10,000-image evaluation) of a and b
+    epoch_test_images: int = 10000
     seed: int = 0
     json_path: str = ""
 
@@ -255,6 +257,18 @@ class ReferenceRunner:
             images += int(y.shape[0])
         _sync(self.device)
         return {"images": images, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
+
+    def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
+        """One whole training epoch (every batch of the loader, data included) and then evaluations
+        of the test set until ``test_images`` images are evaluated, each timed end to end."""
+        train = self.train_window(len(self.loader))
+        evaluated, eval_seconds = 0, 0.0
+        while evaluated < test_images:
+            window = self.eval_window(eval_batch_size, test_images - evaluated)
+            evaluated += int(window["images"])
+            eval_seconds += window["seconds"]
+        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
+                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
 
     def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
         """The test set in batches of ``batch_size`` (one untimed warm-up batch first)."""
@@ -426,6 +440,18 @@ class LongtailRunner:
             self.model.train()
         return {"images": len(self.test), "seconds": seconds}
 
+    def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
+        """One whole training epoch (every batch of the loader, data included) and then evaluations
+        of the test set until ``test_images`` images are evaluated, each timed end to end."""
+        train = self.train_window(len(self.loader))
+        evaluated, eval_seconds = 0, 0.0
+        while evaluated < test_images:
+            window = self.eval_window(eval_batch_size, test_images - evaluated)
+            evaluated += int(window["images"])
+            eval_seconds += window["seconds"]
+        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
+                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
+
     def profile(self, steps: int) -> dict[str, Any]:
         """Top operators by self time over ``steps`` training steps, and the time per phase."""
         from torch.profiler import ProfilerActivity, profile
@@ -502,6 +528,8 @@ def _worker_main(conn: Any, pipeline: Pipeline, shape: Shape, options: SpeedOpti
                 conn.send(("ok", runner.train_window(argument)))
             elif command == "eval":
                 conn.send(("ok", runner.eval_window(*argument)))
+            elif command == "epoch":
+                conn.send(("ok", runner.epoch(*argument)))
             elif command == "profile":
                 conn.send(("ok", runner.profile(argument)))  # type: ignore[attr-defined]
             elif command == "stop":
@@ -558,6 +586,7 @@ class PipelineResult:
     train: list[dict[str, float]] = field(default_factory=list)
     eval: dict[int, list[dict[str, float]]] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
+    epoch: dict[str, float] = field(default_factory=dict)
 
     @property
     def train_rates(self) -> list[float]:
@@ -662,6 +691,10 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
                     result.eval.setdefault(batch_size, []).append(
                         worker.call("eval", (batch_size, options.eval_images))
                     )
+        if options.epoch:  # a, then b: one whole epoch each, evaluation at its fastest batch size
+            for worker, result in zip(workers[:2], results[:2]):
+                result.epoch = worker.call("epoch", (result.best_eval()[0], options.epoch_test_images))
+            say(f"  whole epoch: a {results[0].epoch['seconds']:.1f} s, b {results[1].epoch['seconds']:.1f} s")
         if options.profile:
             profile = workers[1].call("profile", options.profile_steps)
         for worker, result in zip(workers, results):
@@ -714,6 +747,16 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
     for r in result.results[:2]:
         medians = ", ".join(f"bs {bs}: {rate:.0f}" for bs, rate in r.eval_medians().items())
         lines.append(f"  eval img/s of {r.pipeline.label}: {medians}")
+    lines.append("  setup s (data, model, warm-up; compilation included): "
+                 + ", ".join(f"{r.pipeline.label or '?'} {r.setup_seconds:.1f}" for r in result.results))
+    a_epoch, b_epoch = result.results[0].epoch, result.results[1].epoch
+    if a_epoch and b_epoch:
+        for label, e in (("a", a_epoch), ("b", b_epoch)):
+            lines.append(
+                f"  whole epoch of {label}: {e['seconds']:.1f} s = train {e['train_images']:,} images in "
+                f"{e['train_seconds']:.1f} s + evaluate {e['eval_images']:,} in {e['eval_seconds']:.1f} s"
+            )
+        lines.append(f"  whole-epoch ratio a/b ({shape.name}): {a_epoch['seconds'] / b_epoch['seconds']:.2f}")
     lines.append(f"  ratio b/a ({shape.name}): {result.ratio:.2f}")
     if len(result.results) > 2:
         base = result.results[0].train_median
@@ -785,6 +828,8 @@ def write_json(options: SpeedOptions, results: Sequence[ShapeResult], path: str)
                         "data_fraction": p.data_fraction,
                         "eval_img_per_s": p.eval_medians(),
                         "memory": p.memory,
+                        "setup_seconds": p.setup_seconds,
+                        "epoch": p.epoch,
                     }
                     for p in r.results
                 ],
@@ -835,7 +880,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--windows", type=int, default=defaults.windows, help="windows per pipeline, interleaved (default 3)")
     add("--warmup", type=int, default=defaults.warmup, help="untimed steps before the first window (default 5)")
     add("--eval-batch-sizes", type=_int_list, default=defaults.eval_batch_sizes,
-        help="evaluation batch sizes to measure (default 128,512,1024)")
+        help="evaluation batch sizes to measure (default 64,128,256,1024)")
+    add("--epoch", action="store_true",
+        help="also time one whole epoch of a and b: every training batch, then a 10,000-image evaluation")
+    add("--epoch-test-images", type=int, default=defaults.epoch_test_images,
+        help="images evaluated in the --epoch measurement (default 10000, a CIFAR / Fashion-MNIST test set)")
     add("--eval-images", type=int, default=defaults.eval_images, help="test images per evaluation window")
     add("--eval-windows", type=int, default=defaults.eval_windows, help="evaluation windows per batch size (default 3)")
     add("--n-max", type=int, default=0, help="largest class size (default: the real one, 5000 / 6000)")
