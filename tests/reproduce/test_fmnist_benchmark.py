@@ -179,3 +179,26 @@ def test_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     said = capsys.readouterr().out
     assert said.count("reuse ") == 2 and "train " not in said
     assert (out / "fmnist-lt.md").read_text().split("## long")[1] == md.split("## long")[1]
+
+
+def test_parallel_jobs_train_every_run_once(tmp_path):
+    """``--jobs 2``: worker processes (spawned, one thread each) train the runs; the table is then
+    written from their results.json files, and a second call reuses them all."""
+    import subprocess
+
+    root, _ = writers().write_idx_set(tmp_path / "fmnist", per_class=20, test_per_class=2)
+    out = tmp_path / "bench"
+    argv = [sys.executable, str(REPO / "benchmarks" / "fmnist_lt.py"), "--out", str(out), "--seeds", "0,1",
+            "--profiles", "exp", "--methods", "erm,ldam-drw", "--posthoc", "", "--epochs", "1", "--jobs", "2",
+            "--data-root", str(root), "--set", "data.imbalance_ratio=5", "--set", "data.heldout_per_class=1",
+            "--set", "optim.batch_size=32", "--set", "eval.many_threshold=15", "--set", "eval.few_threshold=6"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "4 run(s), 2 at a time, 1 thread(s) each" in done.stdout
+    assert done.stdout.count("done ") == 4 and "FAILED" not in done.stdout
+    rows = json.loads((out / "fmnist-lt.json").read_text())["rows"]["exp"]
+    assert set(rows) == {"erm", "ldam-drw"} and all(set(v) == {"0", "1"} for v in rows.values())
+    saved = load_config(out / "exp" / "ldam-drw" / "seed-1" / "config.yaml")
+    assert saved.runtime.num_threads == 1 and saved.train.seed == 1 and saved.train.epochs == 1
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("reuse ") == 4 and "train " not in again.stdout
