@@ -183,7 +183,24 @@ def _make_optimizer(model: Any) -> Any:
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
 
 
-class ReferenceRunner:
+class _WholeEpoch:
+    """The ``--epoch`` measurement, shared by both pipelines (each has ``loader``, ``train_window``
+    and ``eval_window``)."""
+
+    def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
+        """One whole training epoch (every batch of the loader, data included) and then evaluations
+        of the test set until ``test_images`` images are evaluated, each timed end to end."""
+        train = self.train_window(len(self.loader))
+        evaluated, eval_seconds = 0, 0.0
+        while evaluated < test_images:
+            window = self.eval_window(eval_batch_size, test_images - evaluated)
+            evaluated += int(window["images"])
+            eval_seconds += window["seconds"]
+        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
+                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
+
+
+class ReferenceRunner(_WholeEpoch):
     """(a) The LDAM-DRW reference code's pipeline (see :mod:`longtail.bench.reference`): its
     ``train()`` loop body — forward, loss, top-1/top-5 accuracy, ``loss.item()``, zero_grad,
     backward, step — and its ``validate()`` (no_grad, predictions collected on the host)."""
@@ -258,18 +275,6 @@ class ReferenceRunner:
         _sync(self.device)
         return {"images": images, "seconds": time.perf_counter() - start, "data_seconds": data_seconds}
 
-    def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
-        """One whole training epoch (every batch of the loader, data included) and then evaluations
-        of the test set until ``test_images`` images are evaluated, each timed end to end."""
-        train = self.train_window(len(self.loader))
-        evaluated, eval_seconds = 0, 0.0
-        while evaluated < test_images:
-            window = self.eval_window(eval_batch_size, test_images - evaluated)
-            evaluated += int(window["images"])
-            eval_seconds += window["seconds"]
-        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
-                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
-
     def eval_window(self, batch_size: int, num_images: int) -> dict[str, float]:
         """The test set in batches of ``batch_size`` (one untimed warm-up batch first)."""
         import torch
@@ -322,7 +327,7 @@ class _WindowLoader:
             yield batch
 
 
-class LongtailRunner:
+class LongtailRunner(_WholeEpoch):
     """(b) longtail's pipeline: what ``longtail train`` runs — the engine's data loader (uint8 tensor,
     ``BatchAugment``, the ``instance`` sampler), optimiser, :class:`Accel` settings and its
     ``train_one_epoch`` / ``evaluate`` — on synthetic data."""
@@ -439,18 +444,6 @@ class LongtailRunner:
         finally:
             self.model.train()
         return {"images": len(self.test), "seconds": seconds}
-
-    def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
-        """One whole training epoch (every batch of the loader, data included) and then evaluations
-        of the test set until ``test_images`` images are evaluated, each timed end to end."""
-        train = self.train_window(len(self.loader))
-        evaluated, eval_seconds = 0, 0.0
-        while evaluated < test_images:
-            window = self.eval_window(eval_batch_size, test_images - evaluated)
-            evaluated += int(window["images"])
-            eval_seconds += window["seconds"]
-        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
-                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
 
     def profile(self, steps: int) -> dict[str, Any]:
         """Top operators by self time over ``steps`` training steps, and the time per phase."""
