@@ -165,6 +165,7 @@ def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, 
     from longtail.reproduce.runner import run_config
 
     total_epochs, total_seconds, lines = 0, 0.0, []
+    schedule: dict[str, set[tuple[int, int, int]]] = {}
     for run in runs:
         config = run_config(run)
         d = config.data
@@ -172,6 +173,7 @@ def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, 
         n_train = sum(counts) - 10 * d.heldout_per_class
         steps = math.ceil(n_train / config.optim.batch_size)
         epochs = config.train.epochs
+        schedule.setdefault(run.run_dir.parent.parent.name, set()).add((epochs, steps, config.optim.batch_size))
         evals = sum(1 for e in range(1, epochs + 1)
                     if e == epochs or (config.eval.every > 0 and e % config.eval.every == 0))
         per_epoch, source = steps * STEP_CPU_SECONDS / max(1, CORES // jobs), "estimated"
@@ -188,7 +190,7 @@ def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, 
     first = run_config(runs[0]) if runs else None
     total_seconds /= jobs
     return {"runs": len(runs), "epochs": total_epochs, "seconds": total_seconds, "lines": lines,
-            "epochs_per_run": sorted({run_config(r).train.epochs for r in runs}), "jobs": jobs,
+            "schedule": {p: sorted(v) for p, v in schedule.items()}, "jobs": jobs,
             "heldout": first.data.heldout_per_class if first else None,
             "many": first.eval.many_threshold if first else None, "few": first.eval.few_threshold if first else None}
 
@@ -269,14 +271,24 @@ def _cell(values: list[float | None]) -> str:
     return f"{mean:.2f}" + ("" if std is None else f" ± {std:.2f}")
 
 
+def budget_text(budget: dict[str, Any], trained_seconds: float) -> str:
+    """The budget sentence of ``fmnist-lt.md``: epochs and steps per profile, runs at once, and the
+    training time measured (sum of the runs' ``timing.train_seconds``)."""
+    parts = [f"{PROFILE_TITLES[p].split(' ρ')[0]} {e} epochs × {n} steps of {b}"
+             for p, triples in budget["schedule"].items() for e, n, b in triples]
+    threads = max(1, CORES // budget["jobs"])
+    return (f"Budget: {budget['runs']} training runs of ResNet-32 — {'; '.join(parts)} — {budget['jobs']} at a time "
+            f"with {threads} thread(s) each on this {CORES}-core CPU: {trained_seconds / 3600:.1f} h of training "
+            f"measured (sum over runs, evaluations included), ~{trained_seconds / budget['jobs'] / 3600:.1f} h of wall time.")
+
+
 def markdown(rows: dict[str, dict[str, dict[str, dict[str, float | None]]]], profiles: Sequence[str],
-             seeds: Sequence[int], budget: dict[str, Any], command: str, failures: list[str]) -> str:
+             seeds: Sequence[int], budget: dict[str, Any], command: str, failures: list[str],
+             trained_seconds: float = 0.0) -> str:
     """``fmnist-lt.md``: one table per profile, then the orderings."""
     lines = ["# Fashion-MNIST-LT benchmark", "",
              f"Command: `{command}`", "",
-             f"Budget: {budget['runs']} training runs, {budget['epochs']} epochs in all, ~{budget['seconds'] / 3600:.1f} h "
-             f"of training estimated at the start on this 2-core CPU ({budget['jobs']} run(s) at once; ResNet-32, "
-             f"{'/'.join(map(str, budget['epochs_per_run']))} epochs each). Last epoch, mean ± sample std over seeds "
+             budget_text(budget, trained_seconds) + " Last epoch, mean ± sample std over seeds "
              f"{','.join(map(str, seeds))}, accuracy in % on the balanced test set. Post-hoc τ chosen by "
              f"balanced accuracy on the held-out split ({budget['heldout']} images per class), never on the test set. "
              f"Groups by training-set size: many > {budget['many']}, few < {budget['few']} images. "
@@ -325,6 +337,7 @@ def run_benchmark(out: Path, seeds: Sequence[int], profiles: Sequence[str], meth
     failures: list[str] = []
     started = time.perf_counter()
     failed = train_parallel(runs, jobs, log) if jobs > 1 and train is None else {}
+    trained_seconds = 0.0
     for run in runs:
         profile, method = run.run_dir.parent.parent.name, run.run_dir.parent.name
         if str(run.run_dir) in failed:
@@ -332,6 +345,7 @@ def run_benchmark(out: Path, seeds: Sequence[int], profiles: Sequence[str], meth
             continue
         try:
             results = ensure_trained(run, log=log) if train is None else ensure_trained(run, train, log)
+            trained_seconds += float(results.get("timing", {}).get("train_seconds") or 0.0)
             entries = [(method, numbers(results))]
             if method in POSTHOC_METHODS:
                 for rule in rules:
@@ -347,7 +361,7 @@ def run_benchmark(out: Path, seeds: Sequence[int], profiles: Sequence[str], meth
             rows.setdefault(profile, {}).setdefault(key, {})[str(run.seed)] = values
     log(f"finished in {time.perf_counter() - started:.0f} s")
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows, profiles, seeds, budget, command, failures)
+    text = markdown(rows, profiles, seeds, budget, command, failures, trained_seconds)
     (out / "fmnist-lt.md").write_text(text)
     (out / "fmnist-lt.json").write_text(json.dumps({"rows": rows, "posthoc_params": per_seed_raw,
                                                     "seeds": list(seeds), "profiles": list(profiles),

@@ -68,7 +68,12 @@ def test_budget_counts_steps_from_the_profile(tmp_path):
     # two one-thread runs at once: each run takes twice as long, two run together
     parallel = bench.estimate_budget(runs, tmp_path, jobs=2)
     assert parallel["seconds"] == pytest.approx((2 * (expected - 4 * evals) + 4 * evals) / 2)
-    assert parallel["jobs"] == 2 and budget["epochs_per_run"] == [12]
+    assert parallel["jobs"] == 2
+    assert budget["schedule"] == {"exp": [(12, 117, 128)], "step": [(12, 237, 128)]}
+    text = bench.budget_text(parallel, trained_seconds=7200.0)
+    assert "long-tailed (exp) 12 epochs × 117 steps of 128; step 12 epochs × 237 steps of 128" in text
+    assert "2 at a time with 1 thread(s) each" in text and "2.0 h of training measured" in text
+    assert "~1.0 h of wall time" in text
 
 
 def test_epochs_compress_every_milestone_of_the_recipe():
