@@ -169,8 +169,12 @@ def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, 
     for run in runs:
         config = run_config(run)
         d = config.data
-        counts = longtail_counts(10, 6000, d.imbalance_ratio, d.profile, d.minority_fraction)
-        n_train = sum(counts) - 10 * d.heldout_per_class
+        finished = run.run_dir / "results.json"
+        if finished.is_file():  # the counts it trained on (held-out split already taken out)
+            n_train = sum(json.loads(finished.read_text())["class_counts"])
+        else:  # Fashion-MNIST's N_max = 6000
+            counts = longtail_counts(10, 6000, d.imbalance_ratio, d.profile, d.minority_fraction)
+            n_train = sum(counts) - 10 * d.heldout_per_class
         steps = math.ceil(n_train / config.optim.batch_size)
         epochs = config.train.epochs
         schedule.setdefault(run.run_dir.parent.parent.name, set()).add((epochs, steps, config.optim.batch_size))
