@@ -200,6 +200,8 @@ def _tiny_overrides(path: Path, root: Path) -> list[str]:
         overrides.append(f"data.imbalance_ratio={min(config.data.imbalance_ratio, float(cap))}")
     if config.data.heldout_per_class:
         overrides.append("data.heldout_per_class=1")
+    if config.data.n_max is not None:  # CDT Table 5's balanced 1,240 per class: as many as the tiny files hold
+        overrides.append(f"data.n_max={min(config.data.n_max, TINY_PER_CLASS)}")
     if config.data.name == "imdb":
         overrides.append("data.max_len=50")
     return overrides
