@@ -162,11 +162,6 @@ def evaluate_run(
         if fit_on is not None:
             fit_data = TrainData(fit_config(config, fit_on, fit_overrides), DistInfo(), device)
             fit_counts = list(fit_data.class_counts)
-            if len(fit_counts) != len(class_counts):
-                raise ConfigError(
-                    f"--fit-on {fit_on} builds {len(fit_counts)} classes but the run has {len(class_counts)}; "
-                    "give a config of the same data set"
-                )
             out["fit_on"] = {"config": str(fit_on), "fingerprint": fit_data.fingerprint, "class_counts": fit_counts}
         train_features, _, train_labels = extract(model, fit_data.train_eval, accel, batch_size)
         rule_cls = POSTHOC.get(posthoc)
@@ -176,7 +171,7 @@ def evaluate_run(
         if tune_on == "heldout":
             assert data.heldout is not None
             held_features, _, held_labels = extract(model, data.heldout, accel, batch_size)
-            param, table = tune(posthoc, grid, train_features, train_labels, head, class_counts,
+            param, table = tune(posthoc, grid, train_features, train_labels, head, fit_counts,
                                 held_features, held_labels)
             out["tuning"] = {"split": "heldout", "size": int(held_labels.numel()), "table": table}
         params = dict(rule_params or {})

@@ -43,7 +43,8 @@ def _non_negative(rule: str, name: str, value: Any) -> float:
 
 
 class _BalancedRetraining(PosthocRule):
-    """Shared training loop: class-balanced mini-batches of frozen inputs, SGD + cosine decay."""
+    """Shared training loop: mini-batches of frozen inputs (class-balanced by default, or instance), SGD +
+    cosine decay."""
 
     param_name = None
     default_grid = ()
