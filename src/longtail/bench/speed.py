@@ -687,7 +687,6 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
         if options.epoch:  # a, then b: one whole epoch each, evaluation at its fastest batch size
             for worker, result in zip(workers[:2], results[:2]):
                 result.epoch = worker.call("epoch", (result.best_eval()[0], options.epoch_test_images))
-            say(f"  whole epoch: a {results[0].epoch['seconds']:.1f} s, b {results[1].epoch['seconds']:.1f} s")
         if options.profile:
             profile = workers[1].call("profile", options.profile_steps)
         for worker, result in zip(workers, results):
