@@ -53,9 +53,42 @@ def test_pipelines_for_ablation_adds_each_optimisation_once():
     rows = speed.ablation_rows(options)
     assert {p.settings_key() for _, p in rows} <= set(keys)
     assert [label for label, _ in rows] == [
-        "a (reference)", "tensor data", "+channels_last", "+bf16 autocast", "+torch.compile"
+        "a (reference)", "tensor data", "+channels_last", "+bf16 autocast", "+tuned malloc", "+torch.compile",
+        "a, tuned malloc",
     ]
-    assert len(pipelines) == 5  # a, b, tensor data, +channels_last, +torch.compile
+    # a, b (= bf16 + tuned malloc), tensor data, +channels_last, +bf16 (system malloc), +torch.compile, a tuned
+    assert len(pipelines) == 7
+    assert by_label["b"].allocator == "tuned" and by_label["a"].allocator == "system"
+    assert [p.allocator for _, p in rows] == ["system"] * 4 + ["tuned"] * 3
+
+
+def test_compile_default_is_what_train_decides_for_the_papers_recipe(monkeypatch):
+    from longtail.engine import accel
+
+    parser = __import__("argparse").ArgumentParser()
+    speed.add_arguments(parser)
+    monkeypatch.setattr(accel.shutil, "which", lambda name: f"/usr/bin/{name}")
+    options = speed.options_from_args(parser.parse_args(["--device", "cpu"]))
+    assert options.compile is True and "19,400 training steps" in options.compile_reason
+    monkeypatch.setattr(accel.shutil, "which", lambda name: None)
+    options = speed.options_from_args(parser.parse_args(["--device", "cpu"]))
+    assert options.compile is False and "no C++ compiler" in options.compile_reason
+    options = speed.options_from_args(parser.parse_args(["--device", "cpu", "--compile"]))
+    assert options.compile is True and options.compile_reason == "--compile"
+
+
+def test_profile_categories_and_convolution_flops():
+    assert speed.profile_category("aten::convolution_backward") == "convolutions"
+    assert speed.profile_category("aten::mkldnn_convolution") == "convolutions"
+    assert speed.profile_category("## Call CompiledFxGraph fabc ##") == "compiled kernels"
+    assert speed.profile_category("aten::native_batch_norm_backward") == "batch norm"
+    assert speed.profile_category("aten::threshold_backward") == "ReLU, add, casts"
+    assert speed.profile_category("Optimizer.step#SGD.step") == "other"
+    # one 3×3 conv 2→4 channels on 5×5 (padding 1) and a 1×1 conv 4→1: 2·MACs forward, ×3 in training
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Conv2d(4, 1, 1))
+    x = torch.zeros(3, 2, 5, 5)
+    macs = 3 * 4 * 5 * 5 * (2 * 9) + 3 * 1 * 5 * 5 * 4
+    assert speed.conv_flops(model, x) == 3 * 2 * macs
 
 
 def test_bad_options_raise_config_error():
@@ -74,7 +107,7 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
     status = cli_main([
         "bench", "speed", "--shapes", "fmnist", "--n-max", "100", "--batch-size", "16", "--steps", "2",
         "--windows", "1", "--warmup", "1", "--eval-batch-sizes", "16,32", "--eval-images", "32",
-        "--threads", "1", "--precision", "bf16", "--json", str(out), "--epoch", "--epoch-test-images", "40",
+        "--threads", "1", "--precision", "bf16", "--no-compile", "--json", str(out), "--epoch", "--epoch-test-images", "40",
     ])
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -58,6 +58,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PRECISION_CHOICES = ("fp32", "bf16", "fp16")
+# Training steps of the CIFAR-10-LT recipe (200 epochs of 12,406 images in batches of 128), for which
+# the benchmark resolves runtime.compile=auto: (b) is what `longtail train` runs for the paper's table.
+RECIPE_STEPS = 200 * 97
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,19 @@ class Pipeline:
     compile: bool = False
     data_on_device: bool = True
     workers: int = 0
+    allocator: str = "system"  # runtime.allocator of the process: "tuned" or "system" (glibc defaults)
 
     def settings_key(self) -> tuple[Any, ...]:
-        return (self.kind, self.channels_last, self.precision, self.compile, self.data_on_device, self.workers)
+        return (self.kind, self.channels_last, self.precision, self.compile, self.data_on_device, self.workers,
+                self.allocator)
 
     def describe(self) -> str:
         if self.kind == "reference":
-            return f"PIL + per-image transforms + DataLoader({self.workers} workers), fp32, NCHW"
+            tuned = ", tuned malloc" if self.allocator == "tuned" else ""
+            return f"PIL + per-image transforms + DataLoader({self.workers} workers), fp32, NCHW{tuned}"
         parts = ["uint8 tensor + batch augment", "channels_last" if self.channels_last else "NCHW", self.precision]
+        if self.allocator == "tuned":
+            parts.append("tuned malloc")
         if self.compile:
             parts.append("compile")
         if not self.data_on_device:
@@ -125,6 +133,8 @@ class SpeedOptions:
     channels_last: bool = True
     precision: str = "fp32"
     compile: bool = False
+    compile_reason: str = ""  # why (b) compiles or not (runtime.compile=auto resolved for the recipe)
+    allocator: str = "tuned"
     data_on_device: bool = True
     workers: int = 0
     threads: int = 0
@@ -353,6 +363,7 @@ class LongtailRunner(_WholeEpoch):
         config.runtime.channels_last = pipeline.channels_last
         config.runtime.precision = pipeline.precision
         config.runtime.compile = pipeline.compile
+        config.runtime.allocator = pipeline.allocator
         config.runtime.device = options.device
         config.train.seed = options.seed
         self.config = config
@@ -478,8 +489,85 @@ class LongtailRunner(_WholeEpoch):
         with profile(activities=activities) as prof:
             self.train_window(steps)
         sort_key = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
-        table = prof.key_averages().table(sort_by=sort_key, row_limit=18)
-        return {"phases": phases, "steps": steps, "table": table}
+        averages = prof.key_averages()
+        table = averages.table(sort_by=sort_key, row_limit=18)
+        categories: dict[str, float] = dict.fromkeys(PROFILE_CATEGORIES, 0.0)
+        for event in averages:
+            self_us = event.self_device_time_total if self.device.type == "cuda" else event.self_cpu_time_total
+            categories[profile_category(event.key)] += self_us / 1000.0 / steps
+        x, _ = self.next_batch()
+        return {
+            "phases": phases, "steps": steps, "table": table, "ms_per_step": categories,
+            "conv_gflop_per_step": conv_flops(self.model, prepare_input(x, self.accel)) / 1e9,
+            "peak_gflops": matmul_peak_gflops(self.device, self.accel.autocast_dtype),
+        }
+
+
+PROFILE_CATEGORIES = (
+    "convolutions",  # oneDNN (CPU) / cuDNN convolution kernels, forward and both backward passes
+    "compiled kernels",  # inductor's fused batch-norm / ReLU / add / cast kernels (torch.compile)
+    "batch norm",  # eager batch-norm forward and backward
+    "ReLU, add, casts",  # eager element-wise kernels: ReLU and its backward, residual add, dtype copies
+    "other",  # optimiser, loss, head, autograd and dispatch overhead, data
+)
+
+
+def profile_category(name: str) -> str:
+    """The :data:`PROFILE_CATEGORIES` entry of a profiler event (by operator name)."""
+    if "convolution" in name or "conv2d" in name or name.startswith(("mkldnn", "cudnn")):
+        return "convolutions"
+    if "CompiledFxGraph" in name or name.startswith(("graph_", "cpp_fused", "triton_")):
+        return "compiled kernels"
+    if "batch_norm" in name:
+        return "batch norm"
+    if name in ELEMENTWISE_OPS:
+        return "ReLU, add, casts"
+    return "other"
+
+
+ELEMENTWISE_OPS = frozenset({
+    "aten::relu", "aten::relu_", "aten::clamp_min", "aten::clamp_min_", "aten::threshold_backward",
+    "aten::add", "aten::add_", "aten::copy_", "aten::_to_copy", "aten::constant_pad_nd", "aten::fill_",
+})
+
+
+def conv_flops(model: Any, x: Any) -> float:
+    """Floating-point operations of every Conv2d in one training step on batch ``x``: 2·MACs for the
+    forward pass, and twice that for the backward (input and weight gradients)."""
+    import torch
+
+    total = [0.0]
+
+    def hook(module: Any, _inputs: Any, output: Any) -> None:
+        kernel = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total[0] += 2.0 * output.numel() * kernel
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return 3.0 * total[0]
+
+
+def matmul_peak_gflops(device: Any, dtype: Any) -> float:
+    """Measured GFLOP/s of a 2048² matrix product in the training precision on ``device`` — what
+    the hardware's matrix units give when nothing else limits them (median of 5)."""
+    import torch
+
+    dtype = dtype or torch.float32
+    a = torch.randn(2048, 2048, device=device).to(dtype)
+    b = torch.randn(2048, 2048, device=device).to(dtype)
+    rates = []
+    for _ in range(6):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        rates.append(2 * 2048**3 / (time.perf_counter() - start) / 1e9)
+    return statistics.median(rates[1:])
 
 
 def _make_runner(pipeline: Pipeline, shape: Shape, options: SpeedOptions) -> ReferenceRunner | LongtailRunner:
@@ -503,9 +591,11 @@ def _worker_main(conn: Any, pipeline: Pipeline, shape: Shape, options: SpeedOpti
         import longtail.data  # noqa: F401
         import longtail.losses  # noqa: F401
         import longtail.models  # noqa: F401
+        from longtail.engine.accel import apply_allocator, resolve_device
 
         if options.threads > 0:
             torch.set_num_threads(options.threads)
+        apply_allocator(pipeline.allocator, resolve_device(options.device))  # before any data is made
         rss_start = _maxrss_mib()
         start = time.perf_counter()
         parent = os.getppid()
@@ -625,6 +715,7 @@ def pipelines_for(options: SpeedOptions) -> list[Pipeline]:
         precision=options.precision,
         compile=options.compile,
         data_on_device=options.data_on_device,
+        allocator=options.allocator,
     )
     pipelines = [reference, longtail]
     if options.ablation:
@@ -638,22 +729,27 @@ def pipelines_for(options: SpeedOptions) -> list[Pipeline]:
 
 def ablation_rows(options: SpeedOptions) -> list[tuple[str, Pipeline]]:
     """(row label, pipeline) of the ablation in order: a, the tensor pipeline in fp32 and NCHW, then
-    one optimisation more per row; "data on host" only where it differs (a CUDA device)."""
+    one optimisation more per row; "data on host" only where it differs (a CUDA device). The last row,
+    "a, tuned malloc", is outside the ladder: the allocator setting alone, given to the reference."""
     from longtail.engine.accel import resolve_device
 
     low_precision = options.precision if options.precision != "fp32" else "bf16"
     on_device = options.data_on_device
+    workers = options.workers
     rows = [
-        ("a (reference)", Pipeline("a", "reference", workers=options.workers)),
+        ("a (reference)", Pipeline("a", "reference", workers=workers)),
         ("tensor data", Pipeline("", "longtail", data_on_device=on_device)),
         ("+channels_last", Pipeline("", "longtail", channels_last=True, data_on_device=on_device)),
         (f"+{low_precision} autocast", Pipeline("", "longtail", True, low_precision, data_on_device=on_device)),
+        ("+tuned malloc", Pipeline("", "longtail", True, low_precision, data_on_device=on_device, allocator="tuned")),
     ]
     if options.ablation_compile or options.compile:
-        rows.append(("+torch.compile", Pipeline("", "longtail", True, low_precision, True, data_on_device=on_device)))
+        rows.append(("+torch.compile", Pipeline("", "longtail", True, low_precision, True, data_on_device=on_device,
+                                                allocator="tuned")))
     if on_device and resolve_device(options.device).type != "cpu":
         rows.append(("b, data on host", Pipeline("", "longtail", options.channels_last, options.precision,
-                                                 options.compile, data_on_device=False)))
+                                                 options.compile, data_on_device=False, allocator=options.allocator)))
+    rows.append(("a, tuned malloc", Pipeline("", "reference", workers=workers, allocator="tuned")))
     return rows
 
 
@@ -724,7 +820,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         f"{shape.image_size} (ρ={shape.imbalance_ratio:g}), batch {options.batch_size}, "
         f"{options.windows} windows × {options.steps} steps, interleaved; "
         f"{result.results[0].threads} threads",
-        f"  {'':15} {'pipeline':<58} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
+        f"  {'':15} {'pipeline':<68} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
         f"{'eval img/s':>10} {'@bs':>5} {'peak MiB':>9} {'Δ MiB':>7}",
     ]
     for r in result.results:
@@ -732,7 +828,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         eval_bs, eval_rate = r.best_eval()
         delta = r.memory["peak_rss_mib"] - r.memory["rss_start_mib"]
         lines.append(
-            f"  {r.pipeline.label[:15]:15} {r.pipeline.describe()[:58]:<58} {r.train_median:11.1f} "
+            f"  {r.pipeline.label[:15]:15} {r.pipeline.describe()[:68]:<68} {r.train_median:11.1f} "
             f"{min(rates):5.0f}–{max(rates):<5.0f} {100 * r.data_fraction:5.1f}% {eval_rate:10.0f} {eval_bs:5d} "
             f"{r.memory['peak_rss_mib']:9.0f} {delta:7.0f}"
         )
@@ -759,7 +855,8 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         for label, pipeline in ablation_rows(options):
             key = pipeline.settings_key()
             r = by_key[key]
-            step = "" if previous is None else f"  ×{r.train_median / previous:.2f} vs previous row"
+            outside = label.startswith("a, ")  # outside the ladder: against a only
+            step = "" if previous is None or outside else f"  ×{r.train_median / previous:.2f} vs previous row"
             mark = "*" if key == b_key else " "
             lines.append(
                 f"   {mark}{label:<20} {r.train_median:8.1f}  ×{r.train_median / base:.2f} vs a{step}"
@@ -768,11 +865,55 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         if b_key not in {p.settings_key() for _, p in ablation_rows(options)}:
             lines.append(f"    b: {result.results[1].pipeline.describe()}: {result.results[1].train_median:.1f}")
     if result.profile is not None:
-        phases = result.profile["phases"]
-        total = sum(phases.values())
-        split = ", ".join(f"{name} {100 * s / total:.0f}%" for name, s in phases.items())
-        lines.append(f"  profile of b ({result.profile['steps']} steps): {split}")
-        lines.extend("  " + line for line in result.profile["table"].splitlines())
+        lines.extend(format_profile(result, options))
+    return lines
+
+
+def format_profile(result: ShapeResult, options: SpeedOptions, target: float = 4.0) -> list[str]:
+    """Where (b)'s step time goes, and what a (b)/(a) ratio of ``target`` would need."""
+    profile = result.profile
+    assert profile is not None
+    phases = profile["phases"]
+    total = sum(phases.values())
+    split = ", ".join(f"{name} {100 * s / total:.0f}%" for name, s in phases.items())
+    lines = [f"  profile of b ({profile['steps']} steps, profiler on): {split}"]
+    lines.extend("  " + line for line in profile["table"].splitlines())
+    ms = profile["ms_per_step"]
+    step_ms = sum(ms.values())
+    lines.append(f"  where b's step goes (profiler self time, ms per batch-{options.batch_size} step, "
+                 f"{step_ms:.1f} in all):")
+    for name, value in ms.items():
+        lines.append(f"    {name:<18} {value:7.1f} ms  {100 * value / step_ms:5.1f}%")
+    conv_ms = ms["convolutions"]
+    gflop = profile["conv_gflop_per_step"]
+    peak = profile["peak_gflops"]
+    achieved = gflop / (conv_ms / 1000) if conv_ms > 0 else float("nan")
+    lines.append(
+        f"  convolutions: {gflop:.1f} GFLOP per step in {conv_ms:.1f} ms = {achieved:.0f} GFLOP/s; "
+        f"a 2048² matrix product in the same precision runs at {peak:.0f} GFLOP/s here "
+        f"({100 * achieved / peak:.0f}% of it reached)"
+    )
+    a_rate, b_rate = result.results[0].train_median, result.results[1].train_median
+    if b_rate >= target * a_rate:
+        lines.append(f"  ratio ×{target:g} reached")
+        return lines
+    need_ms = 1000 * options.batch_size / (target * a_rate)
+    now_ms = 1000 * options.batch_size / b_rate
+    scale = now_ms / step_ms  # take the profiler's own overhead out
+    conv_now, rest_now = conv_ms * scale, (step_ms - conv_ms) * scale
+    lines.append(f"  ×{target:g} needs {target * a_rate:.0f} img/s = {need_ms:.0f} ms per step (now {now_ms:.0f}: "
+                 f"convolutions {conv_now:.0f} + the rest {rest_now:.0f})")
+    if need_ms > conv_now:
+        lines.append(f"    at today's convolution speed: the rest from {rest_now:.0f} to {need_ms - conv_now:.0f} ms "
+                     f"(×{rest_now / (need_ms - conv_now):.1f} faster)")
+    else:
+        lines.append(f"    the convolutions alone ({conv_now:.0f} ms) already take longer")
+    if need_ms > rest_now:
+        conv_needed = gflop / ((need_ms - rest_now) / 1000)
+        lines.append(f"    with the rest unchanged: convolutions at {conv_needed:.0f} GFLOP/s "
+                     f"({100 * conv_needed / peak:.0f}% of the matrix-product rate)")
+    else:
+        lines.append(f"    the rest alone ({rest_now:.0f} ms) already takes longer: both must shrink")
     return lines
 
 
@@ -787,6 +928,9 @@ def run_speed(options: SpeedOptions, say: Callable[[str], None] = _say) -> list[
 
     device = resolve_device(options.device)
     say(f"longtail bench speed — device {device}; {_machine()}")
+    b = pipelines_for(options)[1]
+    reason = f" ({options.compile_reason})" if options.compile_reason else ""
+    say(f"(b) = {b.describe()}; torch.compile {'on' if b.compile else 'off'}{reason}")
     results = []
     for name in options.shapes:
         shape = SHAPES[name]
@@ -864,7 +1008,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     runtime = RuntimeConfig()
     # "auto" resolved for this machine, so the table names what (b) actually ran.
     precision = Accel(device="cpu", precision=runtime.precision).resolved_precision
-    defaults = SpeedOptions(channels_last=runtime.channels_last, precision=precision, compile=runtime.compile)
+    defaults = SpeedOptions(channels_last=runtime.channels_last, precision=precision, allocator=runtime.allocator)
     add = parser.add_argument
     add("--shapes", type=_shape_list, default=defaults.shapes, help="comma-separated: cifar10, fmnist")
     add("--batch-size", type=int, default=defaults.batch_size, help="training batch size (default 128)")
@@ -885,8 +1029,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"(b) channels-last memory format (default {defaults.channels_last})")
     add("--precision", choices=PRECISION_CHOICES, default=defaults.precision,
         help=f"(b) autocast precision (default {defaults.precision})")
-    add("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
-        help=f"(b) torch.compile the model (default {defaults.compile})")
+    add("--compile", action=argparse.BooleanOptionalAction, default=None,
+        help="(b) torch.compile the model (default: runtime.compile=auto for the 200-epoch CIFAR-10-LT recipe, "
+        f"{RECIPE_STEPS:,} steps: on where a C++ compiler / Triton is found)")
+    add("--allocator", choices=("tuned", "system"), default=defaults.allocator,
+        help=f"(b) runtime.allocator (default {defaults.allocator}; (a) always runs with the system's)")
     add("--data-on-device", action=argparse.BooleanOptionalAction, default=defaults.data_on_device,
         help="(b) keep the uint8 data on the device (default True; no effect on cpu)")
     add("--workers", type=int, default=defaults.workers, help="(a) DataLoader worker processes (default 0)")
@@ -901,10 +1048,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> SpeedOptions:
+    from longtail.config import RuntimeConfig
+    from longtail.engine.accel import resolve_compile, resolve_device
     from longtail.errors import ConfigError
 
     names = {f.name for f in dataclasses.fields(SpeedOptions)}
-    options = SpeedOptions(**{k: v for k, v in vars(args).items() if k in names})
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if values.get("compile") is None:  # what `longtail train` decides for the paper's recipe here
+        device = resolve_device(values.get("device", "auto"))
+        values["compile"], values["compile_reason"] = resolve_compile(RuntimeConfig().compile, device, RECIPE_STEPS)
+    else:
+        values["compile_reason"] = "--compile" if values["compile"] else "--no-compile"
+    options = SpeedOptions(**values)
     for name in ("batch_size", "steps", "windows", "eval_images", "eval_windows"):
         if getattr(options, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(options, name)}")

@@ -112,7 +112,7 @@ def evaluate_run(
     import torch
 
     from longtail.config import load_config
-    from longtail.engine.accel import Accel, prepare_model
+    from longtail.engine.accel import Accel, apply_allocator, prepare_model
     from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
@@ -138,6 +138,7 @@ def evaluate_run(
     accel = Accel(device=config.runtime.device, channels_last=config.runtime.channels_last,
                   precision=config.runtime.precision)
     device = accel.torch_device
+    apply_allocator(config.runtime.allocator, device)
     data = TrainData(config, DistInfo(), device)
     if data.fingerprint != state["fingerprint"]:
         raise LongtailError(

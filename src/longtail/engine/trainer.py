@@ -44,7 +44,15 @@ from torch import nn
 
 from longtail.config import Config, save_config
 from longtail.engine import distributed
-from longtail.engine.accel import Accel, autocast, maybe_compile, prepare_input, prepare_model
+from longtail.engine.accel import (
+    Accel,
+    apply_allocator,
+    autocast,
+    maybe_compile,
+    prepare_input,
+    prepare_model,
+    resolve_compile,
+)
 from longtail.engine.checkpoint import (
     get_rng_state,
     latest_checkpoint,
@@ -109,7 +117,6 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         device=config.runtime.device,
         channels_last=config.runtime.channels_last,
         precision=config.runtime.precision,
-        compile=config.runtime.compile,
     )
     dist = distributed.setup(accel.torch_device)
     if dist.enabled and accel.torch_device.type == "cuda":
@@ -117,6 +124,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     device = accel.torch_device
     if config.runtime.num_threads > 0:
         torch.set_num_threads(config.runtime.num_threads)
+    apply_allocator(config.runtime.allocator, device)
     epochs = config.train.epochs
     seed = config.train.seed
 
@@ -169,12 +177,18 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         MetricsLog(paths.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
+    # runtime.compile=auto decides by the training steps left (the first epoch's count for each)
+    first_loader = data.train_loader(sampler_choice(config, schedule.at_epoch(start_epoch)), start_epoch)
+    planned_steps = (epochs - start_epoch) * len(first_loader) if start_epoch < epochs else 0
+    accel.compile, compile_reason = resolve_compile(config.runtime.compile, device, planned_steps)
     train_model = wrap_distributed(maybe_compile(model, accel), dist, device)
     tensorboard = TensorBoardLog(paths.events) if dist.is_main else None
     metrics_log = MetricsLog(paths.metrics)
     progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
     if start_epoch > 0:
         progress.message(f"resuming {paths.root} after epoch {start_epoch}/{epochs}")
+    if accel.compile:
+        progress.message(f"torch.compile on ({compile_reason}); the first steps of each batch shape compile")
 
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
@@ -269,7 +283,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     # --- results: the last epoch's evaluation ---------------------------------------------------
     if last_report is None:  # resumed a finished run whose checkpoint predates the report
         last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
-    results = build_results(config, data, last_report, best, elapsed, dist)
+    results = build_results(config, data, last_report, best, elapsed, dist, (accel.compile, compile_reason))
     if dist.is_main:
         write_json(paths.results, results)
     distributed.barrier(dist)
@@ -462,6 +476,7 @@ def build_results(
     best: dict[str, Any],
     elapsed: float,
     dist: distributed.DistInfo,
+    compiled: tuple[bool, str] = (False, "runtime.compile=false"),
 ) -> dict[str, Any]:
     """``results.json``: the last epoch's report plus what identifies the run."""
     results: dict[str, Any] = {
@@ -494,6 +509,8 @@ def build_results(
         "seconds_per_epoch": elapsed / config.train.epochs if config.train.epochs else None,
         "world_size": dist.world_size,
         "precision": Accel(device=config.runtime.device, precision=config.runtime.precision).resolved_precision,
+        "compile": compiled[0],  # of this session's epochs (a resumed run decides again)
+        "compile_reason": compiled[1],
     }
     return results
 
