@@ -126,6 +126,7 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
         epoch = pipeline["epoch"]
         assert epoch["train_images"] == 242 and epoch["eval_images"] >= 40
         assert epoch["seconds"] == pytest.approx(epoch["train_seconds"] + epoch["eval_seconds"])
+        assert epoch["first_seconds"] > 0 and epoch["first_train_seconds"] > 0
         assert pipeline["setup_seconds"] > 0
     assert any(line.startswith("  whole-epoch ratio a/b (fmnist): ") for line in lines)
     assert float(lines[-1].split()[1]) == pytest.approx(b["train_median"] / a["train_median"], abs=0.006)
@@ -138,3 +139,33 @@ def test_benchmark_script_has_the_same_options():
     ).stdout
     for option in ("--precision", "--channels-last", "--compile", "--data-on-device", "--ablation", "--profile"):
         assert option in out
+
+
+def test_profile_report_says_what_the_target_ratio_would_need():
+    def result(label, rate):
+        r = speed.PipelineResult(speed.Pipeline(label, "longtail"))
+        r.train = [{"images": rate, "seconds": 1.0, "data_seconds": 0.0}]
+        return r
+
+    # a at 100 img/s, b at 256 img/s: batch 128 → b's step is 500 ms; ×4 needs 400 img/s = 320 ms
+    profile = {
+        "phases": {"data": 0.01, "forward+loss": 0.2, "backward": 0.28, "optimizer": 0.01},
+        "steps": 2, "table": "",
+        # profiler self times sum to 1,000 ms (2× the unprofiled step): 400 conv + 600 rest
+        "ms_per_step": {"convolutions": 400.0, "compiled kernels": 0.0, "batch norm": 300.0,
+                        "ReLU, add, casts": 250.0, "other": 50.0},
+        "conv_gflop_per_step": 10.0, "peak_gflops": 1000.0,
+    }
+    shape = speed.ShapeResult(speed.SHAPES["cifar10"], 100, [result("a", 100), result("b", 256)], profile)
+    lines = speed.format_profile(shape, speed.SpeedOptions())
+    text = "\n".join(lines)
+    assert re.search(r"convolutions +400\.0 ms +40\.0%", text)
+    # in the real step the convolutions take 200 ms: 10 GFLOP / 0.2 s = 50 GFLOP/s, 5% of the peak
+    assert "in 200.0 ms = 50 GFLOP/s" in text and "(5% of it reached)" in text
+    # scaled to the real step: conv 200 ms + rest 300 ms; need 320 → rest must drop to 120 (×2.5),
+    # or with the rest unchanged the convolutions would get 20 ms: 10 GFLOP / 0.02 s = 500 GFLOP/s
+    assert "×4 needs 400 img/s = 320 ms per step (now 500: convolutions 200 + the rest 300)" in text
+    assert "the rest from 300 to 120 ms (×2.5 faster)" in text
+    assert "convolutions at 500 GFLOP/s (50% of the matrix-product rate)" in text
+    shape.results[1].train[0]["images"] = 400
+    assert speed.format_profile(shape, speed.SpeedOptions())[-1] == "  ratio ×4 reached"

@@ -142,7 +142,7 @@ class SpeedOptions:
     ablation_compile: bool = True
     profile: bool = False
     profile_steps: int = 5
-    epoch: bool = False  # also time one whole epoch (train + a 10,000-image evaluation) of a and b
+    epoch: bool = False  # also time two whole epochs (train + a 10,000-image evaluation) of a and b
     epoch_test_images: int = 10000
     seed: int = 0
     json_path: str = ""
@@ -198,16 +198,28 @@ class _WholeEpoch:
     and ``eval_window``)."""
 
     def epoch(self, eval_batch_size: int, test_images: int) -> dict[str, float]:
-        """One whole training epoch (every batch of the loader, data included) and then evaluations
-        of the test set until ``test_images`` images are evaluated, each timed end to end."""
-        train = self.train_window(len(self.loader))
-        evaluated, eval_seconds = 0, 0.0
-        while evaluated < test_images:
-            window = self.eval_window(eval_batch_size, test_images - evaluated)
-            evaluated += int(window["images"])
-            eval_seconds += window["seconds"]
-        return {"train_images": train["images"], "train_seconds": train["seconds"], "eval_images": evaluated,
-                "eval_seconds": eval_seconds, "seconds": train["seconds"] + eval_seconds}
+        """Two whole training epochs (every batch of the loader, data included), each followed by
+        evaluations of the test set until ``test_images`` images are evaluated, timed end to end.
+        The second is the steady state; the first also pays what a run pays once — compiling the
+        graph of the epoch's last, smaller batch (``first_seconds``)."""
+        timings = []
+        for _ in range(2):
+            self.align_to_epoch()
+            train = self.train_window(len(self.loader))
+            evaluated, eval_seconds = 0, 0.0
+            while evaluated < test_images:
+                window = self.eval_window(eval_batch_size, test_images - evaluated)
+                evaluated += int(window["images"])
+                eval_seconds += window["seconds"]
+            timings.append({"train_images": train["images"], "train_seconds": train["seconds"],
+                            "eval_images": evaluated, "eval_seconds": eval_seconds,
+                            "seconds": train["seconds"] + eval_seconds})
+        return {**timings[1], "first_seconds": timings[0]["seconds"], "first_train_seconds": timings[0]["train_seconds"]}
+
+    def align_to_epoch(self) -> None:
+        """Start the next batches at the beginning of an epoch (so that an epoch's worth of batches
+        is exactly one epoch, its last, smaller batch included)."""
+        self._iterator = iter(self.loader)
 
 
 class ReferenceRunner(_WholeEpoch):
@@ -412,10 +424,14 @@ class LongtailRunner(_WholeEpoch):
         try:
             return next(self._iterator)
         except StopIteration:
-            self._epoch += 1
-            self.loader.set_epoch(self._epoch)
-            self._iterator = iter(self.loader)
+            self.align_to_epoch()
             return next(self._iterator)
+
+    def align_to_epoch(self) -> None:
+        """The next batch is the first of a new epoch (the sampler's draw for it)."""
+        self._epoch += 1
+        self.loader.set_epoch(self._epoch)
+        self._iterator = iter(self.loader)
 
     def train_window(self, steps: int) -> dict[str, float]:
         """``steps`` steps of the trainer's ``train_one_epoch`` (its one host sync at the end included)."""
@@ -440,16 +456,16 @@ class LongtailRunner(_WholeEpoch):
         from longtail.engine.evaluate import evaluate
 
         classes, info, data_device, channels_last, images, labels = self._eval_args
-        first = EvalData(  # one untimed batch of this size: kernels, recompilation in eval mode
+        first = EvalData(  # one untimed batch of this size: kernel set-up
             Split(labels=labels[:batch_size], classes=classes, images=images[:batch_size]),
             info, data_device, 0, channels_last,
         )
         eval_config = EvalConfig(batch_size=batch_size)
-        try:
-            evaluate(self.forward, first, self.accel, self.dist, self.class_counts, eval_config)
+        try:  # the uncompiled model, as `longtail train` evaluates (no graph per eval batch shape)
+            evaluate(self.model, first, self.accel, self.dist, self.class_counts, eval_config)
             _sync(self.device)
             start = time.perf_counter()
-            evaluate(self.forward, self.test, self.accel, self.dist, self.class_counts, eval_config)
+            evaluate(self.model, self.test, self.accel, self.dist, self.class_counts, eval_config)
             _sync(self.device)
             seconds = time.perf_counter() - start
         finally:
@@ -780,7 +796,7 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
                     result.eval.setdefault(batch_size, []).append(
                         worker.call("eval", (batch_size, options.eval_images))
                     )
-        if options.epoch:  # a, then b: one whole epoch each, evaluation at its fastest batch size
+        if options.epoch:  # a, then b: two whole epochs each, evaluation at its fastest batch size
             for worker, result in zip(workers[:2], results[:2]):
                 result.epoch = worker.call("epoch", (result.best_eval()[0], options.epoch_test_images))
         if options.profile:
@@ -842,7 +858,8 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         for label, e in (("a", a_epoch), ("b", b_epoch)):
             lines.append(
                 f"  whole epoch of {label}: {e['seconds']:.1f} s = train {e['train_images']:,} images in "
-                f"{e['train_seconds']:.1f} s + evaluate {e['eval_images']:,} in {e['eval_seconds']:.1f} s"
+                f"{e['train_seconds']:.1f} s + evaluate {e['eval_images']:,} in {e['eval_seconds']:.1f} s "
+                f"(the first epoch: {e['first_seconds']:.1f} s)"
             )
         lines.append(f"  whole-epoch ratio a/b ({shape.name}): {a_epoch['seconds'] / b_epoch['seconds']:.2f}")
     lines.append(f"  ratio b/a ({shape.name}): {result.ratio:.2f}")
@@ -887,20 +904,20 @@ def format_profile(result: ShapeResult, options: SpeedOptions, target: float = 4
     conv_ms = ms["convolutions"]
     gflop = profile["conv_gflop_per_step"]
     peak = profile["peak_gflops"]
-    achieved = gflop / (conv_ms / 1000) if conv_ms > 0 else float("nan")
+    a_rate, b_rate = result.results[0].train_median, result.results[1].train_median
+    now_ms = 1000 * options.batch_size / b_rate
+    scale = now_ms / step_ms  # the profiler's own overhead taken out: shares of the unprofiled step
+    conv_now, rest_now = conv_ms * scale, (step_ms - conv_ms) * scale
+    achieved = gflop / (conv_now / 1000) if conv_now > 0 else float("nan")
     lines.append(
-        f"  convolutions: {gflop:.1f} GFLOP per step in {conv_ms:.1f} ms = {achieved:.0f} GFLOP/s; "
+        f"  convolutions: {gflop:.1f} GFLOP per step in {conv_now:.1f} ms = {achieved:.0f} GFLOP/s; "
         f"a 2048² matrix product in the same precision runs at {peak:.0f} GFLOP/s here "
         f"({100 * achieved / peak:.0f}% of it reached)"
     )
-    a_rate, b_rate = result.results[0].train_median, result.results[1].train_median
     if b_rate >= target * a_rate:
         lines.append(f"  ratio ×{target:g} reached")
         return lines
     need_ms = 1000 * options.batch_size / (target * a_rate)
-    now_ms = 1000 * options.batch_size / b_rate
-    scale = now_ms / step_ms  # take the profiler's own overhead out
-    conv_now, rest_now = conv_ms * scale, (step_ms - conv_ms) * scale
     lines.append(f"  ×{target:g} needs {target * a_rate:.0f} img/s = {need_ms:.0f} ms per step (now {now_ms:.0f}: "
                  f"convolutions {conv_now:.0f} + the rest {rest_now:.0f})")
     if need_ms > conv_now:
@@ -1018,7 +1035,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--eval-batch-sizes", type=_int_list, default=defaults.eval_batch_sizes,
         help="evaluation batch sizes to measure (default 64,128,256,1024)")
     add("--epoch", action="store_true",
-        help="also time one whole epoch of a and b: every training batch, then a 10,000-image evaluation")
+        help="also time two whole epochs of a and b (the first, with any compilation of the last batch's shape, "
+        "and the steady state): every training batch, then a 10,000-image evaluation")
     add("--epoch-test-images", type=int, default=defaults.epoch_test_images,
         help="images evaluated in the --epoch measurement (default 10000, a CIFAR / Fashion-MNIST test set)")
     add("--eval-images", type=int, default=defaults.eval_images, help="test images per evaluation window")
