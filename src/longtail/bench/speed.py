@@ -11,9 +11,11 @@ weight decay 2e-4, batch 128, on synthetic long-tailed data of CIFAR-10 ρ=100 s
 - (b) ``longtail``: what ``longtail train`` runs — uint8 tensor data augmented a whole batch at a
   time (``BatchAugment`` + ``TensorLoader``), the ``instance`` sampler, the engine's optimiser, the
   :class:`~longtail.engine.accel.Accel` settings (channels_last, autocast precision, torch.compile,
-  data on the device) and the trainer's own ``train_one_epoch`` (no host sync per step) and
-  ``evaluate`` (all metrics) — on synthetic data. Its defaults are the trainer's ``runtime``
-  defaults; ``--precision bf16`` etc. switch them.
+  data on the device), the process's allocator (``runtime.allocator``) and the trainer's own
+  ``train_one_epoch`` (no host sync per step) and ``evaluate`` (all metrics, uncompiled model) — on
+  synthetic data. Its defaults are the trainer's ``runtime`` defaults, ``runtime.compile=auto``
+  resolved for the 200-epoch CIFAR-10-LT recipe (:data:`RECIPE_STEPS`); ``--precision bf16``,
+  ``--no-compile``, ``--allocator system`` etc. switch them.
 
 Method: every pipeline runs in its own spawned process (so its peak resident memory is its own) and
 holds its data, model and optimiser for the whole run. The parent sends "train ``steps`` steps" to
