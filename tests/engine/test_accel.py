@@ -112,3 +112,25 @@ def test_a_compiled_run_trains_and_saves_plain_parameter_names(write_config, tmp
     state = load_checkpoint(latest_checkpoint(tmp_path / "run" / "checkpoints"))
     assert not any("_orig_mod" in key for key in state["model"])
     assert 0.0 <= results["balanced_accuracy"] <= 1.0
+
+
+def test_compile_auto_counts_the_whole_run_so_a_resumed_run_decides_the_same(write_config, tmp_path, monkeypatch):
+    from longtail.engine import trainer
+
+    seen = []
+
+    def record(setting, device, planned_steps):
+        seen.append((setting, planned_steps))
+        return False, "recorded"
+
+    monkeypatch.setattr(trainer, "resolve_compile", record)
+    config = load_config(write_config(train={"epochs": 3, "checkpoint_keep": 5}))
+    run = tmp_path / "run"
+    results = trainer.fit(config, run)
+    assert results["timing"]["compile_reason"] == "recorded"
+    # kill-and-resume after epoch 1: drop the later checkpoints, then resume
+    for name in ("ckpt-0002.pt", "ckpt-0003.pt"):
+        (run / "checkpoints" / name).unlink()
+    trainer.fit(config, run, resume=True)
+    steps_per_epoch = -(-118 // 32)  # 118 training images in batches of 32, last one kept
+    assert seen == [("auto", 3 * steps_per_epoch), ("auto", 3 * steps_per_epoch)]

@@ -177,9 +177,10 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         MetricsLog(paths.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
-    # runtime.compile=auto decides by the training steps left (the first epoch's count for each)
+    # runtime.compile=auto decides by the whole run's training steps (not the steps left), so that a
+    # resumed run decides as the uninterrupted one did and resumes exactly
     first_loader = data.train_loader(sampler_choice(config, schedule.at_epoch(start_epoch)), start_epoch)
-    planned_steps = (epochs - start_epoch) * len(first_loader) if start_epoch < epochs else 0
+    planned_steps = epochs * len(first_loader)
     accel.compile, compile_reason = resolve_compile(config.runtime.compile, device, planned_steps)
     train_model = wrap_distributed(maybe_compile(model, accel), dist, device)
     tensorboard = TensorBoardLog(paths.events) if dist.is_main else None
@@ -509,7 +510,7 @@ def build_results(
         "seconds_per_epoch": elapsed / config.train.epochs if config.train.epochs else None,
         "world_size": dist.world_size,
         "precision": Accel(device=config.runtime.device, precision=config.runtime.precision).resolved_precision,
-        "compile": compiled[0],  # of this session's epochs (a resumed run decides again)
+        "compile": compiled[0],  # auto decides by the whole run's steps: the same on resume
         "compile_reason": compiled[1],
     }
     return results
