@@ -62,7 +62,7 @@ def test_system_allocator_and_accelerators_leave_glibc_alone():
 
 FAULTS = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, resource
     import torch
     from longtail.engine.accel import tune_allocator
 
@@ -75,22 +75,17 @@ FAULTS = textwrap.dedent(
         del held
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-    tuned = tune_allocator() if sys.argv[1] == "tuned" else None
+    tuned = tune_allocator()
     print(json.dumps({"tuned": tuned, "faults": [faults_per_cycle() for _ in range(6)]}))
     """
 )
 
 
-def _faults(setting: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", FAULTS, setting], capture_output=True, text=True, check=True,
-                         timeout=120)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_tuned_allocator_reuses_freed_memory_instead_of_faulting_it_in_again():
     pages = 8 * (4 << 20) // 4096
-    tuned = _faults("tuned")
+    out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True, timeout=120)
+    tuned = json.loads(out.stdout.strip().splitlines()[-1])
     assert tuned["tuned"] is True
     # the first cycle faults the 32 MiB in; once the heap has settled the same pages are reused.
     # (glibc's adaptive defaults sometimes settle too and sometimes fault every cycle — measured in
