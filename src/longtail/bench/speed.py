@@ -269,7 +269,7 @@ class ReferenceRunner(_WholeEpoch):
         try:
             return next(self._iterator)
         except StopIteration:
-            self._iterator = iter(self.loader)
+            self.align_to_epoch()
             return next(self._iterator)
 
     def step(self, x: Any, y: Any) -> None:
