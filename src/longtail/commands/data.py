@@ -78,7 +78,7 @@ def _histogram(classes: list[str], counts: list[int], width: int = 40, limit: in
 
 
 def run(args: argparse.Namespace) -> int:
-    from longtail.data.build import build_longtail
+    from longtail.data.build import build_from
     from longtail.data.datasets import dataset_info
     from longtail.data.download import download_dataset
 
@@ -90,18 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
             raise DataError(f"data set {args.name!r} needs --root DIR to download into")
         download_dataset(args.name, target, base_url=args.mirror)
-    data = build_longtail(
-        args.name,
-        root=args.root,
-        profile=args.profile,
-        imbalance_ratio=args.imbalance_ratio,
-        minority_fraction=args.minority_fraction,
-        seed=args.seed,
-        class_order=args.class_order,
-        heldout_per_class=args.heldout_per_class,
-        n_max=args.n_max,
-        with_test=False,
-    )
+    data = build_from(args, with_test=False)
     counts = data.class_counts
     summary = {
         "dataset": args.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,18 @@ class LongTailData:
     train_indices: np.ndarray
     heldout_indices: np.ndarray | None = None
     test_indices: np.ndarray | None = None  # None: the whole test split
+
+
+# The keyword arguments of build_longtail read from a config's ``data`` section (or from ``longtail data``'s
+# arguments, which bear the same names).
+SECTION_KEYS = ("root", "profile", "imbalance_ratio", "minority_fraction", "seed", "class_order",
+                "heldout_per_class", "test_distribution", "n_max")
+
+
+def build_from(section: Any, **overrides: Any) -> LongTailData:
+    """:func:`build_longtail` with ``section.name`` and each of :data:`SECTION_KEYS` that ``section`` has."""
+    kwargs = {key: getattr(section, key) for key in SECTION_KEYS if hasattr(section, key)}
+    return build_longtail(section.name, **{**kwargs, **overrides})
 
 
 def build_longtail(

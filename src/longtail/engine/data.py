@@ -78,24 +78,13 @@ class TrainData:
     """The built long-tailed data of a run and its loaders."""
 
     def __init__(self, config: Config, dist: DistInfo, device: torch.device) -> None:
-        from longtail.data import build_longtail
+        from longtail.data.build import build_from
 
         cfg = config.data
         self.config = config
         self.dist = dist
         self.device = device
-        self.data = build_longtail(
-            cfg.name,
-            root=cfg.root,
-            profile=cfg.profile,
-            imbalance_ratio=cfg.imbalance_ratio,
-            minority_fraction=cfg.minority_fraction,
-            seed=cfg.seed,
-            class_order=cfg.class_order,
-            heldout_per_class=cfg.heldout_per_class,
-            test_distribution=cfg.test_distribution,
-            n_max=cfg.n_max,
-        )
+        self.data = build_from(cfg)
         self.info = self.data.info
         self.vocab: Any = None
         ids: dict[str, torch.Tensor | None] = {"train": None, "heldout": None, "test": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def headline(results: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (n − 1); None when no value, std None for one value."""
     present = [v for v in values if v is not None]
     if not present:

@@ -17,11 +17,10 @@ from longtail.losses.cdt import CDTLoss
 from longtail.losses.ce import CrossEntropyLoss
 from longtail.losses.class_balanced import ClassBalancedLoss
 from longtail.losses.focal import FocalLoss
-from longtail.losses.hinge import HingeLoss
 from longtail.losses.ldam import LDAM_PRESETS, LDAMLoss
 from longtail.losses.ldam_hinge import LDAMHingeLoss
 from longtail.losses.logit_adjusted import LogitAdjustedLoss
-from longtail.losses.uniform_margin import UniformMarginLoss
+from longtail.losses.uniform_margin import HingeLoss, UniformMarginLoss
 from longtail.losses.weighted_ce import WeightedCrossEntropyLoss
 from longtail.registry import LOSSES
 

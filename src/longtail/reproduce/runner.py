@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longtail.engine.summary import mean_std
 from longtail.errors import ConfigError, LongtailError
 from longtail.reproduce.paper_numbers import paper_number
 from longtail.reproduce.tables import TABLE_TITLES, Row, table_rows, variant_path
@@ -474,17 +475,6 @@ def budget(config_path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
         "augmentation": _augmentation(config, getattr(info, "kind", None)),
         "batch": config.optim.batch_size,
     }
-
-
-def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """Mean and sample (n − 1) standard deviation of the present values; std None for one value."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None, None
-    mean = sum(present) / len(present)
-    if len(present) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in present) / (len(present) - 1))
 
 
 def _cell(values: Sequence[float | None]) -> str:
