@@ -20,6 +20,9 @@ Layout (every file is small: it names a ``base:`` and sets only what differs)::
 The plain files follow the public LDAM-DRW reference code where paper and code disagree (that code
 produced the published numbers); ``.paper.yaml`` files follow the paper's text. ``longtail reproduce
 TABLE --variant paper`` picks them. Files starting with ``_`` are bases, not runs.
+
+Which files exist is read from the paper tables (``longtail.reproduce.tables``: each row names its
+config and variants); this file holds the recipes (data sets, settings, methods) that fill them.
 """
 
 from __future__ import annotations
@@ -399,34 +402,24 @@ METHODS: dict[str, Method] = {
     ),
 }
 
-# Which methods are trained for which setting, and which of them also get a held-out variant
-# (the runs behind the CDT papers' post-hoc columns: tau-norm, N_c^tau and NCM tuned on K per class).
-LDAM_T2 = ["erm", "focal", "ldam", "cb-rs", "cb-rw", "cb-focal", "m-drw", "ldam-drw"]
-CDT_T6 = ["erm", "rs", "rw", "cdt"]
-
-
 def plan() -> dict[Setting, tuple[list[str], list[str], list[str]]]:
-    """setting → (methods, methods with a -heldout variant, methods with a .300ep variant)."""
-    out: dict[Setting, tuple[list[str], list[str], list[str]]] = {}
-    for setting in settings():
-        family = setting.family
-        if family in (CIFAR10, CIFAR100):
-            ratio = int(setting.ratio)
-            methods = []
-            if ratio in (100, 10):
-                methods += LDAM_T2 + (["hg-drs", "ldam-hg-drs"] if family is CIFAR10 else [])
-            else:  # rho = 200: the CDT paper's rows (its Table 2/7 baselines were run at 200 too)
-                methods += ["erm", "focal", "ldam", "cb-focal", "ldam-drw"]
-            methods += [m for m in CDT_T6 if m not in methods]
-            heldout = CDT_T6 if setting.profile == "exp" else ["erm", "cdt"]
-            step300 = ["erm", "rs", "rw", "cdt", "ldam", "ldam-drw"] if setting.profile == "step" else []
-            out[setting] = (methods, heldout, step300)
-        elif family is TINY:
-            out[setting] = (["erm", "cb-focal", "ldam", "ldam-drw", "cdt"], ["erm", "cdt"], [])
-        elif family is INAT:
-            out[setting] = (["erm", "cb-focal", "erm-drw", "ldam", "ldam-drw", "cdt"], ["erm", "cb-focal", "cdt"], [])
-        else:  # IMDB
-            out[setting] = (["erm", "rs", "rw-inverse", "ldam-drw"], [], [])
+    """setting → (methods, methods with a -heldout variant, methods with a .300ep variant), read from the
+    paper tables (``longtail.reproduce.tables``): every config a row names, and the row's variants."""
+    from longtail.reproduce.tables import TABLES
+
+    out = {s: ([], [], []) for s in settings()}
+    by_directory = {s.directory.as_posix(): s for s in out}
+    for row in (row for table in TABLES.values() for row in table.rows):
+        for config, variants in ((row.config, row.variants), (row.tune and row.tune.heldout_config, ())):
+            directory, _, file = (config or "").rpartition("/")
+            if directory not in by_directory:
+                continue  # not runnable, or a file of its own (_table5_files)
+            methods, heldout, step300 = out[by_directory[directory]]
+            stem = file.removesuffix(".yaml")
+            name = stem.removesuffix("-heldout")
+            for names, wanted in ((methods, True), (heldout, stem != name), (step300, "300ep" in variants)):
+                if wanted and name not in names:
+                    names.append(name)
     return out
 
 

@@ -13,8 +13,7 @@ import pytest
 from longtail.cli import main
 from longtail.errors import ConfigError
 from longtail.reproduce import runner
-from longtail.reproduce.paper_numbers import paper_number
-from longtail.reproduce.tables import TABLES, Row, table_rows, variant_path
+from longtail.reproduce.tables import TABLES, Row, paper_number, table_rows, variant_path
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"

@@ -1,2 +1,2 @@
-"""Reproducing the papers' tables: the rows (``tables``), the papers' numbers (``paper_numbers``) and
-the runner behind ``longtail reproduce`` (``runner``)."""
+"""Reproducing the papers' tables: each table declared once with its rows, configs and published numbers
+(``tables``) and the runner behind ``longtail reproduce`` (``runner``)."""

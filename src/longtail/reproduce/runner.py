@@ -35,8 +35,7 @@ from typing import Any
 
 from longtail.engine.summary import mean_std
 from longtail.errors import ConfigError, LongtailError
-from longtail.reproduce.paper_numbers import paper_number
-from longtail.reproduce.tables import TABLE_TITLES, Row, table_rows, variant_path
+from longtail.reproduce.tables import TABLE_TITLES, Row, paper_number, table_rows, variant_path
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
