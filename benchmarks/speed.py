@@ -1,6 +1,6 @@
 """Training-speed benchmark: longtail's default pipeline vs the straightforward reference pipeline.
 
-Same code and options as ``longtail bench speed`` (see ``src/longtail/bench/speed.py``)::
+The same command as ``longtail bench speed`` (see ``src/longtail/bench/``)::
 
     python benchmarks/speed.py                       # both shapes, (b) = the trainer's runtime defaults
     python benchmarks/speed.py --precision bf16 --ablation --profile --json /tmp/speed.json
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from longtail.bench.speed import main
+from longtail.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", "speed", *sys.argv[1:]]))

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from longtail.bench import speed
+from longtail.bench import harness, pipelines, report, speed
 from longtail.cli import main as cli_main
+from longtail.commands.bench import add_arguments
 from longtail.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
     [("cifar10", 12406, 5000, 50), ("fmnist", 14886, 6000, 60)],
 )
 def test_synthetic_sets_have_the_papers_long_tailed_counts(name, total, head, tail):
-    shape = speed.SHAPES[name]
-    images, labels, counts = speed.synthetic_longtail(shape, 0, seed=0)
+    shape = harness.SHAPES[name]
+    images, labels, counts = harness.synthetic_longtail(shape, 0, seed=0)
     assert sum(counts) == total and counts[0] == head and counts[-1] == tail
     # n_i = floor(N_max · ρ^(−i/(C−1))), written out independently
     expected = [int(head * 100.0 ** (-i / 9) + 1e-9) for i in range(10)]
@@ -36,21 +37,21 @@ def test_synthetic_sets_have_the_papers_long_tailed_counts(name, total, head, ta
     assert images.dtype == torch.uint8
     assert tuple(images.shape) == (total, shape.channels, shape.image_size, shape.image_size)
     assert torch.bincount(labels, minlength=10).tolist() == counts
-    again, _, _ = speed.synthetic_longtail(shape, 0, seed=0)
+    again, _, _ = harness.synthetic_longtail(shape, 0, seed=0)
     assert torch.equal(images[:50], again[:50])
 
 
 def test_pipelines_for_ablation_adds_each_optimisation_once():
-    base = speed.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False)
-    assert [p.label for p in speed.pipelines_for(base)] == ["a", "b"]
-    options = speed.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False, ablation=True)
-    pipelines = speed.pipelines_for(options)
+    base = harness.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False)
+    assert [p.label for p in harness.pipelines_for(base)] == ["a", "b"]
+    options = harness.SpeedOptions(device="cpu", channels_last=True, precision="bf16", compile=False, ablation=True)
+    pipelines = harness.pipelines_for(options)
     keys = [p.settings_key() for p in pipelines]
     assert len(keys) == len(set(keys))
     by_label = {p.label: p for p in pipelines}
     assert by_label["b"].precision == "bf16" and by_label["b"].channels_last
     # the rows of the ladder are all measured; b (= +bf16) is not measured twice
-    rows = speed.ablation_rows(options)
+    rows = harness.ablation_rows(options)
     assert {p.settings_key() for _, p in rows} <= set(keys)
     assert [label for label, _ in rows] == [
         "a (reference)", "tensor data", "+channels_last", "+bf16 autocast", "+tuned malloc", "+torch.compile",
@@ -66,7 +67,7 @@ def test_compile_default_is_what_train_decides_for_the_papers_recipe(monkeypatch
     from longtail.engine import accel
 
     parser = __import__("argparse").ArgumentParser()
-    speed.add_arguments(parser)
+    add_arguments(parser)
     monkeypatch.setattr(accel.shutil, "which", lambda name: f"/usr/bin/{name}")
     options = speed.options_from_args(parser.parse_args(["--device", "cpu"]))
     assert options.compile is True and "19,400 training steps" in options.compile_reason
@@ -78,22 +79,22 @@ def test_compile_default_is_what_train_decides_for_the_papers_recipe(monkeypatch
 
 
 def test_profile_categories_and_convolution_flops():
-    assert speed.profile_category("aten::convolution_backward") == "convolutions"
-    assert speed.profile_category("aten::mkldnn_convolution") == "convolutions"
-    assert speed.profile_category("## Call CompiledFxGraph fabc ##") == "compiled kernels"
-    assert speed.profile_category("aten::native_batch_norm_backward") == "batch norm"
-    assert speed.profile_category("aten::threshold_backward") == "ReLU, add, casts"
-    assert speed.profile_category("Optimizer.step#SGD.step") == "other"
+    assert pipelines.profile_category("aten::convolution_backward") == "convolutions"
+    assert pipelines.profile_category("aten::mkldnn_convolution") == "convolutions"
+    assert pipelines.profile_category("## Call CompiledFxGraph fabc ##") == "compiled kernels"
+    assert pipelines.profile_category("aten::native_batch_norm_backward") == "batch norm"
+    assert pipelines.profile_category("aten::threshold_backward") == "ReLU, add, casts"
+    assert pipelines.profile_category("Optimizer.step#SGD.step") == "other"
     # one 3×3 conv 2→4 channels on 5×5 (padding 1) and a 1×1 conv 4→1: 2·MACs forward, ×3 in training
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Conv2d(4, 1, 1))
     x = torch.zeros(3, 2, 5, 5)
     macs = 3 * 4 * 5 * 5 * (2 * 9) + 3 * 1 * 5 * 5 * 4
-    assert speed.conv_flops(model, x) == 3 * 2 * macs
+    assert pipelines.conv_flops(model, x) == 3 * 2 * macs
 
 
 def test_bad_options_raise_config_error():
     parser = __import__("argparse").ArgumentParser()
-    speed.add_arguments(parser)
+    add_arguments(parser)
     with pytest.raises(ConfigError, match="--steps"):
         speed.options_from_args(parser.parse_args(["--steps", "0"]))
     with pytest.raises(ConfigError, match="--n-max"):
@@ -143,7 +144,7 @@ def test_benchmark_script_has_the_same_options():
 
 def test_profile_report_says_what_the_target_ratio_would_need():
     def result(label, rate):
-        r = speed.PipelineResult(speed.Pipeline(label, "longtail"))
+        r = harness.PipelineResult(harness.Pipeline(label, "longtail"))
         r.train = [{"images": rate, "seconds": 1.0, "data_seconds": 0.0}]
         return r
 
@@ -156,8 +157,8 @@ def test_profile_report_says_what_the_target_ratio_would_need():
                         "ReLU, add, casts": 250.0, "other": 50.0},
         "conv_gflop_per_step": 10.0, "peak_gflops": 1000.0,
     }
-    shape = speed.ShapeResult(speed.SHAPES["cifar10"], 100, [result("a", 100), result("b", 256)], profile)
-    lines = speed.format_profile(shape, speed.SpeedOptions())
+    shape = harness.ShapeResult(harness.SHAPES["cifar10"], 100, [result("a", 100), result("b", 256)], profile)
+    lines = report.format_profile(shape, harness.SpeedOptions())
     text = "\n".join(lines)
     assert re.search(r"convolutions +400\.0 ms +40\.0%", text)
     # in the real step the convolutions take 200 ms: 10 GFLOP / 0.2 s = 50 GFLOP/s, 5% of the peak
@@ -168,4 +169,4 @@ def test_profile_report_says_what_the_target_ratio_would_need():
     assert "the rest from 300 to 120 ms (×2.5 faster)" in text
     assert "convolutions at 500 GFLOP/s (50% of the matrix-product rate)" in text
     shape.results[1].train[0]["images"] = 400
-    assert speed.format_profile(shape, speed.SpeedOptions())[-1] == "  ratio ×4 reached"
+    assert report.format_profile(shape, harness.SpeedOptions())[-1] == "  ratio ×4 reached"

@@ -77,14 +77,16 @@ class EpochLoader:
 class TrainData:
     """The built long-tailed data of a run and its loaders."""
 
-    def __init__(self, config: Config, dist: DistInfo, device: torch.device) -> None:
+    def __init__(self, config: Config, dist: DistInfo, device: torch.device, data: Any = None) -> None:
+        """``data``: an already built :class:`~longtail.data.build.LongTailData` (e.g. the speed benchmark's
+        synthetic set); by default the one ``config.data`` describes is built."""
         from longtail.data.build import build_from
 
         cfg = config.data
         self.config = config
         self.dist = dist
         self.device = device
-        self.data = build_from(cfg)
+        self.data = data if data is not None else build_from(cfg)
         self.info = self.data.info
         self.vocab: Any = None
         ids: dict[str, torch.Tensor | None] = {"train": None, "heldout": None, "test": None}
