@@ -71,6 +71,39 @@ class Registry:
         doc = (self.get(name).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
+    def catalog(self) -> dict[str, str]:
+        """``{name: summary}`` read from the source of the registering modules — their
+        ``@register_...("name")`` lines and the docstrings under them — without importing them, so
+        that ``longtail list`` does not load torch. Equal to ``{n: self.summary(n) for n in self.names()}``."""
+        import ast
+        from pathlib import Path
+
+        root = Path(__file__).parent
+        marks = {n for n, v in globals().items() if v is self} | {n for n, v in globals().items() if v == self.register}
+
+        def registers(call: ast.expr) -> str | None:  # the name in register_x("name") / REG.register("name")
+            if not (isinstance(call, ast.Call) and call.args and isinstance(call.args[0], ast.Constant)):
+                return None
+            func = call.func
+            named = isinstance(func, ast.Name) and func.id in marks
+            attribute = isinstance(func, ast.Attribute) and func.attr == "register" and ast.unparse(func.value) in marks
+            return str(call.args[0].value) if named or attribute else None
+
+        out: dict[str, str] = {}
+        for module in self._modules:
+            path = root.joinpath(*module.split(".")[1:])
+            for file in sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]:
+                tree = ast.parse(file.read_text(encoding="utf-8"))
+                defs = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+                found = [(registers(d), node) for node in defs.values() for d in node.decorator_list]
+                found += [(registers(n.func), defs.get(n.args[0].id)) for n in ast.walk(tree)  # register_x("a")(Cls)
+                          if isinstance(n, ast.Call) and n.args and isinstance(n.args[0], ast.Name)]
+                for name, node in found:
+                    if name is not None and node is not None:
+                        doc = (ast.get_docstring(node) or "").strip()
+                        out[name] = doc.splitlines()[0] if doc else ""
+        return dict(sorted(out.items()))
+
     def __contains__(self, name: str) -> bool:
         self._load()
         return name in self._entries

@@ -14,9 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = REGISTRIES[args.kind]
-    names = registry.names()
-    width = max((len(n) for n in names), default=0)
-    for name in names:
-        print(f"{name:<{width}}  {registry.summary(name)}".rstrip())
+    entries = REGISTRIES[args.kind].catalog()  # read from the source: no torch
+    width = max((len(n) for n in entries), default=0)
+    for name, summary in entries.items():
+        print(f"{name:<{width}}  {summary}".rstrip())
     return 0
