@@ -111,6 +111,30 @@ def test_every_row_has_a_paper_number_or_is_a_known_gap():
                                            for m in ("focal", "cb")})
 
 
+def test_each_table_is_declared_once_with_its_numbers_and_configs():
+    """A row carries its config and the paper's number as printed; the generator writes exactly the
+    configs the rows name (plus each row's variants)."""
+    table2 = TABLES["ldam-table2"]
+    (row,) = [r for r in table2 if (r.setting, r.method) == ("cifar10-exp100", "ldam-drw")]
+    assert table2.printed == "error" and row.paper == (22.97,) and "Table 2" in table2.source
+    assert paper_number("ldam-table2", "cifar10-exp100", "ldam-drw") == pytest.approx(100 - 22.97)
+    (cb,) = [r for r in TABLES["cdt-table7"] if (r.setting, r.method, r.posthoc) == ("cifar10-step100", "cb", None)]
+    assert cb.config == "cifar10-lt/step100/cb-focal.yaml" and cb.paper == (61.9,) and cb.variants == ()
+    for table in TABLES.values():
+        for r in table:
+            assert len(r.paper) == len(r.metrics), r
+    spec = importlib.util.spec_from_file_location("longtail_make_configs_t", REPO / "tools" / "make_configs.py")
+    generator = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = generator
+    spec.loader.exec_module(generator)
+    written = {str(p) for p in generator.files() if "_" not in (p.name[0], p.parts[0][0]) and p.name.count(".") == 1}
+    named = {r.config for t in TABLES.values() for r in t} | {r.tune.heldout_config for t in TABLES.values()
+                                                              for r in t if r.tune}
+    assert written == named
+    variants = {variant_path(r.config, v) for t in TABLES.values() for r in t for v in r.variants}
+    assert variants and variants <= {str(p) for p in generator.files()}
+
+
 def test_unknown_table_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown table 'ldam-table9'; choose one of"):
         table_rows("ldam-table9")

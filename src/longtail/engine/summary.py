@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from longtail.errors import LongtailError
+
 SUMMARY_METRICS = ("top1", "top5", "balanced_accuracy", "many", "medium", "few")
+COMPARE_COLUMNS = ("balanced_accuracy", "top5", "many", "medium", "few")  # longtail compare
 
 
 def headline(results: dict[str, Any]) -> dict[str, float | None]:
@@ -61,3 +64,49 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def load_results(directory: str | Path) -> dict[str, Any]:
     return json.loads((Path(directory) / "results.json").read_text())
+
+
+def load_headline(directory: Path) -> tuple[dict[str, float | None], dict[str, float | None] | None, dict]:
+    """(mean headline, std or None, group class counts) of a single run or a --seeds summary."""
+    summary = directory / "summary.json"
+    results = directory / "results.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        first = next(iter(sorted(directory.glob("seed-*/results.json"))), None)
+        groups = json.loads(first.read_text())["groups"] if first else {}
+        return data["mean"], data["std"], groups
+    if results.is_file():
+        data = json.loads(results.read_text())
+        return headline(data), None, data["groups"]
+    raise LongtailError(
+        f"{directory} has no results.json: train it first (longtail train CONFIG --out {directory}) "
+        "or resume it (longtail train --resume DIR)"
+    )
+
+
+def format_comparison(rows: dict[str, tuple[dict[str, float | None], dict[str, float | None] | None, dict]]) -> str:
+    """``longtail compare``'s table: one line per run (``load_headline``), in %, mean ± std for seed summaries."""
+    groups = next(iter(rows.values()))[2]
+
+    def label(column: str) -> str:
+        if column in groups:
+            return f"{column} ({len(groups[column].get('classes', []))} cl.)"
+        return {"balanced_accuracy": "balanced acc", "top5": "top-5"}.get(column, column)
+
+    def cell(mean: dict, std: dict | None, column: str) -> str:
+        value = mean.get(column)
+        if value is None:
+            return "empty"
+        text = f"{100 * value:.2f}"
+        if std and std.get(column) is not None:
+            text += f" ± {100 * std[column]:.2f}"
+        return text
+
+    header = ["run", *(label(c) for c in COMPARE_COLUMNS)]
+    table = [header] + [[run, *(cell(m, s, c) for c in COMPARE_COLUMNS)] for run, (m, s, _) in rows.items()]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths)))
+             for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("(test set, last epoch; balanced acc = mean per-class accuracy = top-1 on the balanced test set)")
+    return "\n".join(lines)
