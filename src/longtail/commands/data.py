@@ -59,26 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _histogram(classes: list[str], counts: list[int], width: int = 40, limit: int = 100) -> list[str]:
-    largest = max(counts) if counts else 0
-    name_width = min(24, max((len(c) for c in classes), default=4))
-    rows = list(range(len(counts)))
-    if len(rows) > limit:
-        rows = rows[: limit // 2] + [-1] + rows[-limit // 2 :]
-    lines = [f"{'class':>5}  {'name':<{name_width}}  {'count':>7}"]
-    for i in rows:
-        if i < 0:
-            lines.append(f"{'…':>5}  ({len(counts) - limit} classes not shown)")
-            continue
-        bar = "█" * (round(width * counts[i] / largest) if largest else 0)
-        if counts[i] and not bar:
-            bar = "▏"
-        lines.append(f"{i:>5}  {classes[i][:name_width]:<{name_width}}  {counts[i]:>7}  {bar}")
-    return lines
-
-
 def run(args: argparse.Namespace) -> int:
-    from longtail.data.build import build_from
+    from longtail.data.build import build_from, count_histogram, describe
     from longtail.data.datasets import dataset_info
     from longtail.data.download import download_dataset
 
@@ -91,29 +73,14 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"data set {args.name!r} needs --root DIR to download into")
         download_dataset(args.name, target, base_url=args.mirror)
     data = build_from(args, with_test=False)
-    counts = data.class_counts
-    summary = {
-        "dataset": args.name,
-        "profile": args.profile,
-        "imbalance_ratio": args.imbalance_ratio,
-        "minority_fraction": args.minority_fraction,
-        "class_order": args.class_order,
-        "seed": args.seed,
-        "heldout_per_class": args.heldout_per_class,
-        "num_classes": data.num_classes,
-        "classes": data.train.classes,
-        "class_counts": counts,
-        "total": sum(counts),
-        "heldout_total": len(data.heldout) if data.heldout is not None else 0,
-        "fingerprint": data.fingerprint,
-    }
+    summary = describe(data, args)
     if args.json:
         print(json.dumps(summary))
         return 0
     ratio = f"  rho={args.imbalance_ratio:g}" if args.profile != "none" else ""
     mu = f"  mu={args.minority_fraction:g}" if args.profile == "step" else ""
     print(f"{args.name}: profile={args.profile}{ratio}{mu}  class order={args.class_order}  seed={args.seed}")
-    for line in _histogram(data.train.classes, counts):
+    for line in count_histogram(data.train.classes, summary["class_counts"]):
         print(line)
     held = f", {summary['heldout_total']} held out" if summary["heldout_total"] else ""
     print(

@@ -130,3 +130,39 @@ def build_longtail(
         heldout_indices=subset_idx[held_idx] if heldout is not None else None,
         test_indices=test_indices,
     )
+
+
+def describe(data: LongTailData, section: Any) -> dict[str, Any]:
+    """What ``longtail data --json`` prints: the build's arguments (from ``section``, as :func:`build_from`
+    reads them), the class counts, totals and the fingerprint."""
+    counts = data.class_counts
+    keys = ("profile", "imbalance_ratio", "minority_fraction", "class_order", "seed", "heldout_per_class")
+    return {
+        "dataset": section.name,
+        **{key: getattr(section, key) for key in keys},
+        "num_classes": data.num_classes,
+        "classes": data.train.classes,
+        "class_counts": counts,
+        "total": sum(counts),
+        "heldout_total": len(data.heldout) if data.heldout is not None else 0,
+        "fingerprint": data.fingerprint,
+    }
+
+
+def count_histogram(classes: list[str], counts: list[int], width: int = 40, limit: int = 100) -> list[str]:
+    """One text line per class: index, name, count and a bar (the middle classes elided past ``limit``)."""
+    largest = max(counts) if counts else 0
+    name_width = min(24, max((len(c) for c in classes), default=4))
+    rows = list(range(len(counts)))
+    if len(rows) > limit:
+        rows = rows[: limit // 2] + [-1] + rows[-limit // 2 :]
+    lines = [f"{'class':>5}  {'name':<{name_width}}  {'count':>7}"]
+    for i in rows:
+        if i < 0:
+            lines.append(f"{'…':>5}  ({len(counts) - limit} classes not shown)")
+            continue
+        bar = "█" * (round(width * counts[i] / largest) if largest else 0)
+        if counts[i] and not bar:
+            bar = "▏"
+        lines.append(f"{i:>5}  {classes[i][:name_width]:<{name_width}}  {counts[i]:>7}  {bar}")
+    return lines
