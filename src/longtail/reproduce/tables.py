@@ -114,7 +114,7 @@ def config_for(setting: str, stem: str, heldout: bool = False) -> str:
     return f"{setting_dir(setting)}/{stem}{'-heldout' if heldout else ''}.yaml"
 
 
-Cells = Mapping["str | tuple[str, str | None]", Sequence["float | None"]]
+Cells = Mapping[str | tuple[str, str | None], Sequence[float | None]]
 
 
 def grid(table: str, settings: Sequence[str], cells: Cells, metrics: tuple[str, ...] = ("top1",), *,
