@@ -202,7 +202,7 @@ def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, 
 def posthoc_result(run_dir: Path, rule: str) -> dict[str, Any]:
     """``longtail eval RUN --posthoc RULE [--tune heldout]``; an ``eval-<rule>.json`` newer than the
     run's ``results.json`` and tuned on the held-out split is reused."""
-    from longtail.commands.eval import evaluate_run
+    from longtail.posthoc.evaluate import evaluate_run
     from longtail.registry import POSTHOC
 
     has_param = getattr(POSTHOC.get(rule), "param_name", None) is not None

@@ -191,10 +191,8 @@ def test_seeds_summary(write_config, tmp_path, capsys):
 def test_interrupted_run_resumes_exactly_with_schedules(write_config, tmp_path, monkeypatch, overrides):
     """Stopped right after the epoch-2 checkpoint (a deferred schedule already switched on), the
     resumed run ends bit-for-bit where the uninterrupted run ends."""
-    import longtail.engine.trainer as trainer
-
     config = load_config(write_config(), overrides)
-    real = trainer.save_checkpoint
+    real = ck.save_checkpoint
 
     def save_then_die(state, directory, keep):
         path = real(state, directory, keep)
@@ -202,7 +200,7 @@ def test_interrupted_run_resumes_exactly_with_schedules(write_config, tmp_path, 
             raise KeyboardInterrupt
         return path
 
-    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(ck, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         fit(config, tmp_path / "run")
     monkeypatch.undo()

@@ -1,16 +1,15 @@
 """Gather the diagnostics of one trained run: rebuild its data and model, extract features, compute.
 
-:func:`analyze_run` reads a run directory (``config.yaml``/checkpoint config, the last
-``checkpoints/ckpt-<epoch>.pt`` and, when the run tracked them, ``snapshots/epoch-<e>.pt``),
-rebuilds the long-tailed training set and the test set exactly as the run saw them (the subset
-fingerprint is checked), runs the model in eval mode without augmentation and returns one
+:func:`analyze_run` reloads a run directory through :meth:`longtail.engine.run.Run.load_trained`
+(the last ``checkpoints/ckpt-<epoch>.pt``; the training and test sets rebuilt exactly as the run saw
+them, the subset fingerprint checked) and, when the run tracked them, ``snapshots/epoch-<e>.pt``,
+runs the model in eval mode without augmentation and returns one
 JSON-ready dict (see :data:`longtail.analysis.report.RUN_KEYS`). :func:`analyze_outputs` is the
 pure part: features and logits in, every statistic out.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +29,6 @@ from longtail.analysis.stats import (
     tsne_embedding,
 )
 from longtail.errors import LongtailError
-
-_SNAPSHOT = re.compile(r"^epoch-(\d+)\.pt$")
-_CHECKPOINT = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
 @dataclass
@@ -197,75 +193,17 @@ def _mean(values: list[float | None]) -> float | None:
 # ------------------------------------------------------------------------------------ run directory
 
 
-def find_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint with the highest epoch in ``run_dir/checkpoints``."""
-    directory = run_dir / "checkpoints"
-    found = sorted(
-        (int(m.group(1)), p) for p in (directory.iterdir() if directory.is_dir() else []) if (m := _CHECKPOINT.match(p.name))
-    )
-    if not found:
-        raise LongtailError(
-            f"{run_dir} has no checkpoints/ckpt-<epoch>.pt; pass the directory `longtail train` wrote (--out)"
-        )
-    return found[-1][1]
-
-
-def find_snapshots(run_dir: Path) -> list[tuple[int, Path]]:
-    """``(epoch, path)`` of ``snapshots/epoch-<e>.pt``, by epoch (written when ``analysis.track_every`` > 0)."""
-    directory = run_dir / "snapshots"
-    if not directory.is_dir():
-        return []
-    return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _SNAPSHOT.match(p.name)))
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    """A checkpoint or snapshot, loaded with ``weights_only=True`` (plain tensors and containers)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
-        raise LongtailError(f"cannot read {path} ({error}); is it a file written by longtail train?") from None
-    if not isinstance(state, dict):
-        raise LongtailError(f"{path} does not hold a dict; is it a file written by longtail train?")
-    return state
-
-
-def model_state(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
-    """The model's state dict inside a checkpoint or snapshot (key ``model``)."""
-    weights = state.get("model")
-    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
-        raise LongtailError(f"{path} holds no model state dict (key 'model'); it was not written by longtail train")
-    return weights
-
-
-def run_config(run_dir: Path, checkpoint: dict[str, Any], data_root: str | None = None) -> Any:
-    """The run's resolved config: the one stored in the checkpoint, else ``config.yaml``."""
-    from longtail.config import from_dict, load_config
-
-    raw = checkpoint.get("config")
-    if isinstance(raw, dict):
-        config = from_dict(raw, source=f"{run_dir} checkpoint config")
-    elif (run_dir / "config.yaml").is_file():
-        config = load_config(run_dir / "config.yaml")
-    else:
-        raise LongtailError(f"{run_dir} has no config.yaml and its checkpoint no config; pass a `longtail train` run directory")
-    if data_root is not None:
-        config.data.root = str(data_root)
-    return config
-
-
 def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
 
 
-def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+def _snapshot_weights(path: Path) -> Any:
+    """The ``model`` entry of ``snapshots/epoch-<e>.pt`` (loaded with ``weights_only=True``)."""
     try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise LongtailError(
-            f"the weights in {path} do not fit the model its config describes ({first}); "
-            "was the run written by another version of longtail?"
-        ) from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
+        raise LongtailError(f"cannot read {path} ({error}); is it a file written by longtail train?") from None
+    return state.get("model") if isinstance(state, dict) else None
 
 
 def analyze_run(
@@ -280,65 +218,43 @@ def analyze_run(
     data_root: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Load ``run_dir``'s config and final checkpoint, rebuild data and model, compute every statistic.
+    """Reload ``run_dir`` (:meth:`Run.load_trained <longtail.engine.run.Run.load_trained>`, fp32, the
+    training subset's fingerprint checked) and compute every statistic.
 
     Features and logits come from the engine's own evaluation path (no augmentation, eval mode,
     fp32). With ``epochs`` and ``snapshots/epoch-<e>.pt`` present, the per-class accuracy, norms and
     feature deviation are also computed at each snapshot (``run["epochs"]``).
     """
-    from longtail.engine.accel import Accel, prepare_model
-    from longtail.engine.data import TrainData
-    from longtail.engine.distributed import DistInfo
-    from longtail.engine.evaluate import extract
-    from longtail.engine.trainer import build_model
+    from longtail.engine.run import Run
 
-    run_path = Path(run_dir)
-    if not run_path.is_dir():
-        raise LongtailError(f"run directory {run_path} does not exist; pass the --out directory of `longtail train`")
     say = log or (lambda _msg: None)
-    ckpt_path = find_checkpoint(run_path)
-    checkpoint = load_state(ckpt_path)
-    config = run_config(run_path, checkpoint, data_root)
-    say(f"{run_path}: {ckpt_path.name}, data {config.data.name}, model {config.model.name} ({config.model.head} head)")
-    accel = Accel(device=device, channels_last=config.runtime.channels_last, precision="fp32")
-    data = TrainData(config, DistInfo(), accel.torch_device)
-    if data.data.test is None or len(data.data.test) == 0:
+    trained = Run.load_trained(run_dir, device=device, precision="fp32", data_root=data_root)
+    run_path, config, model = trained.run.root, trained.config, trained.model
+    say(f"{run_path}: {trained.checkpoint.name}, data {config.data.name}, model {config.model.name} ({config.model.head} head)")
+    if trained.data.data.test is None or len(trained.data.data.test) == 0:
         raise LongtailError(f"data set {config.data.name!r} has no test split to analyse")
-    saved_fp = checkpoint.get("fingerprint")
-    if isinstance(saved_fp, str) and saved_fp and saved_fp != data.fingerprint:
-        raise LongtailError(
-            f"the rebuilt training subset (fingerprint {data.fingerprint}) differs from the run's ({saved_fp}); "
-            "analyse with the same data files and data config the run used"
-        )
-    model = build_model(config, data)
-    load_weights(model, model_state(checkpoint, ckpt_path), ckpt_path)
-    model = prepare_model(model, accel)
 
     def outputs() -> tuple[Outputs, Outputs]:
-        train = Outputs(*extract(model, data.train_eval, accel, batch_size))
-        test = Outputs(*extract(model, data.test, accel, batch_size))
-        return train, test
+        return Outputs(*trained.outputs("train", batch_size)), Outputs(*trained.outputs("test", batch_size))
 
     train, test = outputs()
     say(f"  features: train {tuple(train.features.shape)}, test {tuple(test.features.shape)}")
-    counts = checkpoint.get("class_counts") or data.class_counts
-    epoch = checkpoint.get("epoch")
     run = analyze_outputs(
-        name or run_path.name, train, test, model.head.class_weight_matrix().detach().cpu(), list(counts),
-        class_names=data.classes, head=config.model.head, rounds=rounds, seed=seed,
-        tsne_per_class=tsne_per_class, epoch=int(epoch) if epoch is not None else None, run_dir=str(run_path),
+        name or run_path.name, train, test, model.head.class_weight_matrix().detach().cpu(), trained.class_counts,
+        class_names=trained.data.classes, head=config.model.head, rounds=rounds, seed=seed,
+        tsne_per_class=tsne_per_class, epoch=trained.epoch, run_dir=str(run_path),
     )  # fmt: skip
-    snapshots = find_snapshots(run_path) if epochs else []
+    snapshots = trained.run.snapshot_list() if epochs else []
     if snapshots:
         series: dict[str, list[Any]] = {"epoch": []}
         final_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         final_head = model.head.class_weight_matrix().detach().cpu().clone()
         for e, path in snapshots:
-            weights = model_state(load_state(path), path)
-            if e == epoch and _same_weights(weights, final_weights):
+            weights = _snapshot_weights(path)
+            if e == trained.epoch and isinstance(weights, dict) and _same_weights(weights, final_weights):
                 snap_train, snap_test, snap_w = train, test, final_head  # the final model: no second pass
             else:
-                load_weights(model, weights, path)
+                trained.load_weights(weights, path)
                 snap_train, snap_test = outputs()
                 snap_w = model.head.class_weight_matrix().detach().cpu()
             stats = epoch_statistics(snap_train, snap_test, snap_w, rounds, seed)

@@ -23,9 +23,22 @@ from longtail.data.images import open_rgb
 from longtail.errors import DataError
 
 
-def _set_epoch(sampler: Any, epoch: int) -> None:
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
+def _set_epoch(loader: Any, epoch: int) -> None:
+    loader.epoch, loader.position, loader._resume_at = int(epoch), 0, 0
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+
+
+def _position_state(loader: Any) -> dict[str, int]:
+    """Where the loader is: its epoch and the number of batches of that epoch already yielded."""
+    return {"epoch": loader.epoch, "position": loader.position}
+
+
+def _load_position_state(loader: Any, state: dict[str, int]) -> None:
+    """The next pass yields epoch ``state["epoch"]`` from batch ``state["position"]`` on (mid-epoch resume:
+    the epoch's draw is a function of (seed, epoch), so the skipped batches are the ones already trained)."""
+    _set_epoch(loader, int(state["epoch"]))
+    loader.position = loader._resume_at = int(state["position"])
 
 
 def _num_batches(count: int, batch_size: int, drop_last: bool) -> int:
@@ -71,9 +84,16 @@ class TensorLoader:
         self.sampler = sampler if sampler is not None else range(images_uint8.shape[0])
         self.augment = augment
         self.drop_last = drop_last
+        self.epoch = self.position = self._resume_at = 0
 
     def set_epoch(self, epoch: int) -> None:
-        _set_epoch(self.sampler, epoch)
+        _set_epoch(self, epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        return _position_state(self)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        _load_position_state(self, state)
 
     def __len__(self) -> int:
         return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
@@ -81,7 +101,9 @@ class TensorLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.as_tensor(np.fromiter(iter(self.sampler), dtype=np.int64), device=self.device)
         stop = (order.shape[0] // self.batch_size) * self.batch_size if self.drop_last else order.shape[0]
-        for start in range(0, stop, self.batch_size):
+        first, self._resume_at = self._resume_at, 0
+        for position, start in enumerate(range(first * self.batch_size, stop, self.batch_size), first + 1):
+            self.position = position
             index = order[start : start + self.batch_size]
             images = self.images[index]
             if self.augment is not None:
@@ -182,7 +204,10 @@ class _BatchKeys:
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         loader = self.loader
         batch: list[tuple[int, int, int]] = []
+        skip, loader._resume_at = loader._resume_at * loader.batch_size, 0
         for position, index in enumerate(loader.sampler):
+            if position < skip:
+                continue
             batch.append((int(index), loader.epoch, position))
             if len(batch) == loader.batch_size:
                 yield batch
@@ -244,15 +269,20 @@ class StreamingLoader:
         self.dataset = _FileDataset(paths, label_list, self.transform, seed)
         self.batch_size, self.drop_last, self.workers = batch_size, drop_last, workers
         self.sampler = sampler if sampler is not None else range(len(paths))
-        self.epoch = 0
+        self.epoch = self.position = self._resume_at = 0
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.mean = torch.tensor(self.transform.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.transform.std, dtype=torch.float32).view(1, -1, 1, 1)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-        _set_epoch(self.sampler, epoch)
+        _set_epoch(self, epoch)
+
+    def state_dict(self) -> dict[str, int]:
+        return _position_state(self)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        _load_position_state(self, state)
 
     def __len__(self) -> int:
         return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
@@ -267,7 +297,8 @@ class StreamingLoader:
             pin_memory=self.device.type == "cuda",
         )
         mean, std = self.mean.to(self.device), self.std.to(self.device)
-        for images, labels in _worker_errors_as_one_line(loader):
+        for position, (images, labels) in enumerate(_worker_errors_as_one_line(loader), self._resume_at + 1):
+            self.position = position
             x = images.to(self.device, non_blocking=True).float().div_(255.0).sub_(mean).div_(std)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

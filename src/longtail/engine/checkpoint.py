@@ -1,8 +1,8 @@
-"""Checkpoints: fixed keys, plain tensors and containers only, written atomically, last k kept.
+"""Checkpoints: the :class:`Checkpointer` over a run's stateful parts, and the file format.
 
-A checkpoint is a dict with the keys ``model, optimizer, scheduler, augment, rng, epoch, config,
-fingerprint, class_counts, best`` (``epoch`` = number of completed epochs). Every value is a tensor,
-a number, a string or a list/dict of those, so it loads with ``torch.load(weights_only=True)``.
+A checkpoint is :meth:`Checkpointer.state_dict`: the keys :data:`CHECKPOINT_KEYS` (``epoch`` =
+number of completed epochs). Every value is a tensor, a number, a string or a list/dict of those, so
+it loads with ``torch.load(weights_only=True)``.
 
 Writing goes to ``ckpt-<epoch>.pt.tmp`` in the same directory, is flushed to disk, then renamed over
 ``ckpt-<epoch>.pt`` with :func:`os.replace` (atomic on POSIX): a reader — or a run killed at any
@@ -16,26 +16,32 @@ from __future__ import annotations
 import os
 import random
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from longtail.errors import LongtailError
+from longtail.errors import ConfigError, LongtailError
 
 CHECKPOINT_KEYS = (
     "model",
     "optimizer",
+    "loss",
     "scheduler",
+    "sampler",
     "augment",
     "rng",
     "epoch",
+    "best",
+    "timing",
+    "last_report",
     "config",
     "fingerprint",
     "class_counts",
-    "best",
 )
+_ADDED_LATER = ("sampler",)  # absent from checkpoints written before it was kept; they still load
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
@@ -67,7 +73,7 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 def save_checkpoint(state: dict[str, Any], directory: str | Path, keep: int) -> Path:
     """Write ``state`` as ``ckpt-<epoch>.pt`` atomically and delete all but the last ``keep``."""
-    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    missing = [k for k in CHECKPOINT_KEYS if k not in state and k not in _ADDED_LATER]
     if missing:
         raise ValueError(f"checkpoint state lacks keys {missing}")
     directory = Path(directory)
@@ -105,7 +111,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is a corrupt file
         raise CheckpointError(f"checkpoint {path} cannot be read ({error}); delete it to resume from an earlier one") from None
-    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    missing = [k for k in CHECKPOINT_KEYS if k not in state and k not in _ADDED_LATER]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks keys {missing}; it was not written by longtail train")
     return state
@@ -152,3 +158,88 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- the stateful parts of a training run ---------------------------------------------------------
+
+
+@dataclass
+class TrainProgress:
+    """How far a run got: completed ``epoch``s, the best test top-1 so far, training seconds, the last report."""
+
+    epoch: int = 0
+    best: dict[str, Any] = field(default_factory=lambda: {"top1": None, "epoch": None})
+    seconds: float = 0.0
+    last_report: dict[str, Any] | None = None
+
+
+class Checkpointer:
+    """The stateful parts of a run — model, optimiser, loss, data (sampler position and augmentation
+    RNG, see :meth:`longtail.engine.data.TrainData.state_dict`), global RNGs and :class:`TrainProgress` —
+    behind one symmetric :meth:`state_dict` / :meth:`load_state_dict`; :meth:`save` writes it to
+    ``directory`` (atomic, last ``keep`` kept), :meth:`resume` loads the latest.
+
+    ``scheduler`` records the lr schedule's kind and epoch (the lr itself is a pure function of epoch
+    and step, :mod:`longtail.engine.optim`); loading checks the kind against the config. The identity
+    (``config``, ``fingerprint``, ``class_counts``) is written with every checkpoint; loading refuses a
+    checkpoint of another training subset.
+    """
+
+    def __init__(self, directory: str | Path, keep: int, *, config: Any, model: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer, loss_fn: torch.nn.Module, data: Any) -> None:
+        self.directory, self.keep = Path(directory), keep
+        self.config, self.model, self.optimizer, self.loss_fn, self.data = config, model, optimizer, loss_fn, data
+        self.progress = TrainProgress()
+
+    def state_dict(self) -> dict[str, Any]:
+        progress, data = self.progress, self.data.state_dict()
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "scheduler": {"kind": self.config.optim.schedule, "epoch": progress.epoch},
+            "sampler": data["sampler"],
+            "augment": data["augment"],
+            "rng": get_rng_state(),
+            "epoch": progress.epoch,
+            "best": dict(progress.best),
+            "timing": {"seconds": progress.seconds},
+            "last_report": progress.last_report or {},
+            "config": self.config.to_dict(),
+            "fingerprint": self.data.fingerprint,
+            "class_counts": list(self.data.class_counts),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: str = "the checkpoint") -> None:
+        if state["fingerprint"] != self.data.fingerprint:
+            raise LongtailError(
+                f"{source} was trained on training subset {state['fingerprint']} but the config now builds "
+                f"{self.data.fingerprint}; the data changed — start a new run with --out"
+            )
+        kind = state["scheduler"].get("kind", self.config.optim.schedule)
+        if kind != self.config.optim.schedule:
+            raise ConfigError(
+                f"{source} was trained with optim.schedule={kind} but the config says "
+                f"{self.config.optim.schedule}; resume with the run's schedule or start a new run with --out"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        # The buffer may be None in a fresh loss and set in the saved one (or the reverse).
+        self.loss_fn.set_class_weights(state["loss"].get("class_weights"))
+        self.loss_fn.load_state_dict(state["loss"])
+        self.data.load_state_dict({"sampler": state.get("sampler") or {}, "augment": state["augment"]})
+        set_rng_state(state["rng"])
+        self.progress = TrainProgress(
+            epoch=int(state["epoch"]), best=dict(state["best"]), seconds=float(state["timing"]["seconds"]),
+            last_report=state["last_report"] or None,
+        )
+
+    def save(self) -> Path:
+        return save_checkpoint(self.state_dict(), self.directory, keep=self.keep)
+
+    def resume(self) -> Path | None:
+        """Load the latest checkpoint of ``directory`` (None when there is none)."""
+        path = latest_checkpoint(self.directory)
+        if path is not None:
+            self.load_state_dict(load_checkpoint(path), source=f"checkpoint {path}")
+        return path

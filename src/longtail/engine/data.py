@@ -114,6 +114,7 @@ class TrainData:
             pad, flip = (cfg.pad, cfg.flip) if cfg.augment else (0, False)
             self.augment = BatchAugment(self.info.mean, self.info.std, pad=pad, flip=flip, seed=config.train.seed)
         self._loaders: dict[str, Any] = {}
+        self._current: tuple[str, dict[str, Any], Any] | None = None
         channels_last = config.runtime.channels_last
         self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"])
         self.heldout = (
@@ -169,6 +170,7 @@ class TrainData:
             self._loaders[key] = self._make_loader(train, sampler)
         loader = self._loaders[key]
         loader.set_epoch(epoch)
+        self._current = (name, dict(params), loader)
         return EpochLoader(loader, name)
 
     def _make_loader(self, train: Any, sampler: Any) -> Any:
@@ -190,8 +192,23 @@ class TrainData:
         if self.augment is not None:
             self.augment.generator.manual_seed(seed)
 
-    def augment_state(self) -> dict[str, Any]:
-        return self.augment.state_dict() if self.augment is not None else {}
+    def state_dict(self) -> dict[str, Any]:
+        """``sampler``: the current training loader's sampler choice, epoch and batches yielded;
+        ``augment``: the augmentation generator's state (``{}`` for sets without one)."""
+        sampler: dict[str, Any] = {}
+        if self._current is not None:
+            name, params, loader = self._current
+            sampler = {"name": name, "params": params, **loader.state_dict()}
+        return {"sampler": sampler, "augment": self.augment.state_dict() if self.augment is not None else {}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the next pass of that loader continues where the saved one stopped."""
+        sampler = state.get("sampler") or {}
+        if sampler:
+            loader = self.train_loader((sampler["name"], dict(sampler["params"])), int(sampler["epoch"])).loader
+            loader.load_state_dict({"epoch": int(sampler["epoch"]), "position": int(sampler["position"])})
+        if self.augment is not None and state.get("augment"):
+            self.augment.load_state_dict(state["augment"])
 
 
 def build_data(config: Config, dist: DistInfo, device: torch.device) -> TrainData:

@@ -35,7 +35,6 @@ import hashlib
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +52,11 @@ from longtail.engine.accel import (
     prepare_model,
     resolve_compile,
 )
-from longtail.engine.checkpoint import (
-    get_rng_state,
-    latest_checkpoint,
-    load_checkpoint,
-    remove_temp_files,
-    save_checkpoint,
-    set_rng_state,
-)
+from longtail.engine.checkpoint import Checkpointer, latest_checkpoint, remove_temp_files
 from longtail.engine.data import TrainData, build_data
 from longtail.engine.evaluate import evaluate
 from longtail.engine.optim import build_optimizer, learning_rate, set_lr
+from longtail.engine.run import Run
 from longtail.errors import ConfigError, LongtailError
 from longtail.tracking import MetricsLog, Progress, TensorBoardLog, write_json
 
@@ -76,27 +69,6 @@ def derived_seed(seed: int, epoch: int, stream: str) -> int:
     """A 63-bit seed for one random stream that depends only on (seed, epoch, stream name)."""
     digest = hashlib.sha256(f"longtail-{stream}:{int(seed)}:{int(epoch)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-@dataclass
-class RunPaths:
-    """The files of a run directory."""
-
-    root: Path
-    config: Path = field(init=False)
-    metrics: Path = field(init=False)
-    results: Path = field(init=False)
-    checkpoints: Path = field(init=False)
-    events: Path = field(init=False)
-    snapshots: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.config = self.root / "config.yaml"
-        self.metrics = self.root / "metrics.jsonl"
-        self.results = self.root / "results.json"
-        self.checkpoints = self.root / "checkpoints"
-        self.events = self.root / "events"
-        self.snapshots = self.root / "snapshots"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -112,7 +84,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     ``class_counts``, ``fingerprint``, ``timing``, and ``best_on_test_top1`` only when
     ``train.report_best_on_test`` is set.
     """
-    paths = RunPaths(Path(out_dir))
+    paths = Run(out_dir)
     accel = Accel(
         device=config.runtime.device,
         channels_last=config.runtime.channels_last,
@@ -146,34 +118,19 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     optimizer = build_optimizer(config.optim, model)
     scaler = torch.amp.GradScaler(device.type) if accel.resolved_precision == "fp16" else None
 
-    # --- 5. fresh start or resume ---------------------------------------------------------------
-    start_epoch = 0
-    best: dict[str, Any] = {"top1": None, "epoch": None}
-    elapsed = 0.0
-    last_report: dict[str, Any] | None = None
-    if resume and (ckpt_path := latest_checkpoint(paths.checkpoints)) is not None:
-        state = load_checkpoint(ckpt_path)
-        if state["fingerprint"] != data.fingerprint:
-            raise LongtailError(
-                f"checkpoint {ckpt_path} was trained on training subset {state['fingerprint']} but the "
-                f"config now builds {data.fingerprint}; the data changed — start a new run with --out"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        # The buffer may be None in a fresh loss and set in the saved one (or the reverse).
-        loss_fn.set_class_weights(state["loss"].get("class_weights"))
-        loss_fn.load_state_dict(state["loss"])
-        set_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        best = dict(state["best"])
-        elapsed = float(state["timing"]["seconds"])
-        last_report = state.get("last_report") or None
+    # --- 5. fresh start or resume (the checkpointer owns every stateful part and `progress`) -----
+    checkpointer = Checkpointer(paths.checkpoints, config.train.checkpoint_keep, config=config, model=model,
+                                optimizer=optimizer, loss_fn=loss_fn, data=data)
+    if resume:
+        checkpointer.resume()
+    done = checkpointer.progress  # epoch, best, seconds, last_report: updated below, saved with each checkpoint
+    start_epoch = done.epoch
     if dist.is_main:
         paths.root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(paths.checkpoints)
-        save_config(config, paths.config)
+        save_config(config, paths.config_path)
         if getattr(data, "vocab", None) is not None:  # text sets: the table the ids refer to
-            data.vocab.save(paths.root / "vocab.json")
+            data.vocab.save(paths.vocab)
         MetricsLog(paths.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
@@ -224,11 +181,12 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         report = None
         if last_epoch or (every > 0 and (epoch + 1) % every == 0):
             report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
-            last_report = report
-            if best["top1"] is None or report["top1"] > best["top1"]:
-                best = {"top1": report["top1"], "epoch": epoch + 1}
+            done.last_report = report
+            if done.best["top1"] is None or report["top1"] > done.best["top1"]:
+                done.best = {"top1": report["top1"], "epoch": epoch + 1}
         seconds = time.perf_counter() - started
-        elapsed += seconds
+        done.seconds += seconds
+        done.epoch = epoch + 1
 
         # --- log --------------------------------------------------------------------------------
         record = {
@@ -254,37 +212,20 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
 
         # --- checkpoint and analysis snapshots --------------------------------------------------
         if dist.is_main and (last_epoch or (epoch + 1) % config.train.checkpoint_every == 0):
-            save_checkpoint(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": {"kind": config.optim.schedule, "epoch": epoch + 1},
-                    "augment": data.augment_state(),
-                    "rng": get_rng_state(),
-                    "epoch": epoch + 1,
-                    "config": config.to_dict(),
-                    "fingerprint": data.fingerprint,
-                    "class_counts": list(class_counts),
-                    "best": best,
-                    "loss": loss_fn.state_dict(),
-                    "timing": {"seconds": elapsed},
-                    "last_report": last_report or {},
-                },
-                paths.checkpoints,
-                keep=config.train.checkpoint_keep,
-            )
+            checkpointer.save()
         track = config.analysis.track_every
         if dist.is_main and track > 0 and ((epoch + 1) % track == 0 or last_epoch):
-            save_snapshot(paths.snapshots, model, epoch + 1, config, data)
+            paths.save_snapshot(model, epoch + 1, config, data)
         distributed.barrier(dist)
 
     if tensorboard is not None:
         tensorboard.close()
 
     # --- results: the last epoch's evaluation ---------------------------------------------------
-    if last_report is None:  # resumed a finished run whose checkpoint predates the report
-        last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
-    results = build_results(config, data, last_report, best, elapsed, dist, (accel.compile, compile_reason))
+    if done.last_report is None:  # resumed a finished run whose checkpoint predates the report
+        done.last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
+    results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
+                            (accel.compile, compile_reason))
     if dist.is_main:
         write_json(paths.results, results)
     distributed.barrier(dist)
@@ -450,24 +391,6 @@ def wrap_distributed(model: nn.Module, dist: distributed.DistInfo, device: torch
         return model
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
-
-
-def save_snapshot(directory: Path, model: nn.Module, epoch: int, config: Config, data: TrainData) -> None:
-    """``snapshots/epoch-<e>.pt`` for ``longtail analyze``: model state, epoch, class counts, config."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"epoch-{epoch:04d}.pt"
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "epoch": epoch,
-            "class_counts": list(data.class_counts),
-            "config": config.to_dict(),
-            "fingerprint": data.fingerprint,
-        },
-        tmp,
-    )
-    tmp.replace(path)
 
 
 def build_results(

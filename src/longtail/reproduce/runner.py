@@ -11,7 +11,7 @@ skipped; one with checkpoints but no results is resumed (exactly, see ``longtail
 one whose config differs is an error (use another ``--out``).
 
 Post-hoc rows go through ``longtail eval RUN --posthoc RULE --tune heldout`` (its Python function
-``longtail.commands.eval.evaluate_run``): the run's last checkpoint is reloaded, the rule's parameter
+``longtail.posthoc.evaluate.evaluate_run``): the run's last checkpoint is reloaded, the rule's parameter
 (τ) is chosen by balanced accuracy on the run's held-out split, the rule is fitted on the training
 features and scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
 
@@ -245,37 +245,22 @@ class Features:
 
 
 def load_features(run_dir: Path) -> Features:
-    """Rebuild a finished run (config.yaml + last checkpoint) and extract its features."""
-    from longtail.config import load_config
-    from longtail.engine import distributed
-    from longtail.engine.accel import Accel
-    from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint
-    from longtail.engine.data import build_data
-    from longtail.engine.evaluate import extract
-    from longtail.engine.trainer import build_model
+    """Reload a finished run (:meth:`Run.load_trained <longtail.engine.run.Run.load_trained>`, fp32) and
+    extract the features of its splits."""
+    from longtail.engine.run import Run
 
-    config = load_config(run_dir / "config.yaml")
-    ckpt = latest_checkpoint(run_dir / "checkpoints")
-    if ckpt is None:
-        raise LongtailError(f"{run_dir} has no checkpoint to evaluate; train it first")
-    accel = Accel(device=config.runtime.device, channels_last=False, precision="fp32", compile=False)
-    data = build_data(config, distributed.DistInfo(), accel.torch_device)
-    model = build_model(config, data)
-    model.load_state_dict(load_checkpoint(ckpt)["model"])
-    model.to(accel.torch_device).eval()
-    batch = config.eval.batch_size
+    trained = Run.load_trained(run_dir, precision="fp32")
 
-    def feats(split: Any) -> tuple[Any, Any]:
-        f, _, y = extract(model, split, accel, batch)
+    def feats(split: str) -> tuple[Any, Any]:
+        f, _, y = trained.outputs(split)
         return f, y
 
-    head = model.head.cpu().float()
     return Features(
-        head=head,
-        class_counts=data.class_counts,
-        train=feats(data.train_eval),
-        heldout=feats(data.heldout) if data.heldout is not None else None,
-        test=feats(data.test),
+        head=trained.model.head.cpu().float(),
+        class_counts=trained.class_counts,
+        train=feats("train"),
+        heldout=feats("heldout") if trained.data.heldout is not None else None,
+        test=feats("test"),
     )
 
 
@@ -298,7 +283,7 @@ def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool,
     """``longtail eval RUN --posthoc RULE [--param P | --tune heldout] [--rule-param K=V] [--fit-on
     CONFIG]`` through its Python function: test ``top1``/``top5`` (fractions) and the ``param`` used
     (chosen on the held-out split if ``tune``)."""
-    from longtail.commands.eval import evaluate_run
+    from longtail.posthoc.evaluate import evaluate_run
 
     return evaluate_run(run_dir, rule, param, "heldout" if tune else None, rule_params=rule_params, fit_on=fit_on,
                         fit_overrides=tuple(fit_overrides))
