@@ -68,6 +68,54 @@ def test_tensor_loader_augments_with_its_generator():
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
+def test_tensor_loader_resumes_mid_epoch_from_its_state():
+    """Stopped after 2 of 5 batches, a new loader given the saved position (and the augmentation
+    generator's state) yields exactly the 3 batches the uninterrupted pass yields next."""
+    images = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (23, 3, 8, 8), dtype=np.uint8))
+    labels = torch.arange(23) % 5
+
+    def loader():
+        augment = BatchAugment((0.5,) * 3, (0.5,) * 3, pad=2, seed=7)
+        return TensorLoader(images, labels, 5, sampler=EpochPermutation(23), augment=augment)
+
+    full = loader()
+    full.set_epoch(3)
+    expected = list(full)
+    assert full.state_dict() == {"epoch": 3, "position": 5}
+    stopped = loader()
+    stopped.set_epoch(3)
+    batches = iter(stopped)
+    head = [next(batches), next(batches)]
+    state, augment_state = stopped.state_dict(), stopped.augment.state_dict()
+    assert state == {"epoch": 3, "position": 2}
+    resumed = loader()
+    resumed.load_state_dict(state)
+    resumed.augment.load_state_dict(augment_state)
+    assert resumed.state_dict() == state
+    rest = list(resumed)
+    assert len(head) + len(rest) == len(expected) == 5
+    for (x, y), (ex, ey) in zip(head + rest, expected):
+        assert torch.equal(x, ex) and torch.equal(y, ey)
+    assert len(list(resumed)) == 5  # the next pass starts at batch 0 again
+
+
+def test_streaming_loader_resumes_mid_epoch_from_its_state(many_images):
+    paths, labels = many_images
+
+    def loader():
+        return StreamingLoader(paths[:30], labels[:30], 8, sampler=EpochPermutation(30),
+                               transform=StreamTransform(size=12, train=True), seed=3)
+
+    full = loader()
+    full.set_epoch(1)
+    expected = list(full)
+    resumed = loader()
+    resumed.load_state_dict({"epoch": 1, "position": 3})
+    rest = list(resumed)
+    assert resumed.state_dict() == {"epoch": 1, "position": 4} and len(rest) == 1
+    assert torch.equal(rest[0][0], expected[3][0]) and torch.equal(rest[0][1], expected[3][1])
+
+
 @pytest.fixture(scope="module")
 def many_images(tmp_path_factory):
     from PIL import Image

@@ -114,7 +114,7 @@ class TrainData:
             pad, flip = (cfg.pad, cfg.flip) if cfg.augment else (0, False)
             self.augment = BatchAugment(self.info.mean, self.info.std, pad=pad, flip=flip, seed=config.train.seed)
         self._loaders: dict[str, Any] = {}
-        self._current: tuple[str, dict[str, Any], Any] | None = None
+        self._current: tuple[dict[str, Any], EpochLoader] | None = None
         channels_last = config.runtime.channels_last
         self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"])
         self.heldout = (
@@ -170,8 +170,13 @@ class TrainData:
             self._loaders[key] = self._make_loader(train, sampler)
         loader = self._loaders[key]
         loader.set_epoch(epoch)
-        self._current = (name, dict(params), loader)
-        return EpochLoader(loader, name)
+        self._current = (dict(params), EpochLoader(loader, name))
+        return self._current[1]
+
+    @property
+    def loader(self) -> EpochLoader | None:
+        """The current training loader: the last one :meth:`train_loader` gave or :meth:`load_state_dict` restored."""
+        return self._current[1] if self._current is not None else None
 
     def _make_loader(self, train: Any, sampler: Any) -> Any:
         from longtail.data.loaders import StreamingLoader, StreamTransform, TensorLoader
@@ -197,8 +202,8 @@ class TrainData:
         ``augment``: the augmentation generator's state (``{}`` for sets without one)."""
         sampler: dict[str, Any] = {}
         if self._current is not None:
-            name, params, loader = self._current
-            sampler = {"name": name, "params": params, **loader.state_dict()}
+            params, current = self._current
+            sampler = {"name": current.sampler_name, "params": params, **current.loader.state_dict()}
         return {"sampler": sampler, "augment": self.augment.state_dict() if self.augment is not None else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
