@@ -10,7 +10,7 @@ pure part: features and logits in, every statistic out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,27 +38,6 @@ class Outputs:
     features: torch.Tensor
     logits: torch.Tensor
     labels: torch.Tensor
-
-
-@torch.no_grad()
-def extract_outputs(
-    model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device | str = "cpu"
-) -> Outputs:
-    """Run ``model`` (eval mode, no gradient) over ``batches`` of ``(x, y)``; concatenate on the CPU."""
-    was_training = model.training
-    model.eval()
-    feats, logits, labels = [], [], []
-    try:
-        for x, y in batches:
-            f, z = model(x.to(device))
-            feats.append(f.float().cpu())
-            logits.append(z.float().cpu())
-            labels.append(torch.as_tensor(y).long().cpu())
-    finally:
-        model.train(was_training)
-    if not feats:
-        raise LongtailError("no examples to analyse: the split is empty; check the data set and its root")
-    return Outputs(torch.cat(feats), torch.cat(logits), torch.cat(labels))
 
 
 def decision_inputs(
@@ -193,19 +172,6 @@ def _mean(values: list[float | None]) -> float | None:
 # ------------------------------------------------------------------------------------ run directory
 
 
-def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
-
-
-def _snapshot_weights(path: Path) -> Any:
-    """The ``model`` entry of ``snapshots/epoch-<e>.pt`` (loaded with ``weights_only=True``)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
-        raise LongtailError(f"cannot read {path} ({error}); is it a file written by longtail train?") from None
-    return state.get("model") if isinstance(state, dict) else None
-
-
 def analyze_run(
     run_dir: str | Path,
     name: str | None = None,
@@ -247,14 +213,12 @@ def analyze_run(
     snapshots = trained.run.snapshot_list() if epochs else []
     if snapshots:
         series: dict[str, list[Any]] = {"epoch": []}
-        final_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
         final_head = model.head.class_weight_matrix().detach().cpu().clone()
         for e, path in snapshots:
-            weights = _snapshot_weights(path)
-            if e == trained.epoch and isinstance(weights, dict) and _same_weights(weights, final_weights):
-                snap_train, snap_test, snap_w = train, test, final_head  # the final model: no second pass
+            if e == trained.epoch:  # written with the last checkpoint: the final model, no second pass
+                snap_train, snap_test, snap_w = train, test, final_head
             else:
-                trained.load_weights(weights, path)
+                trained.load_weights(path)
                 snap_train, snap_test = outputs()
                 snap_w = model.head.class_weight_matrix().detach().cpu()
             stats = epoch_statistics(snap_train, snap_test, snap_w, rounds, seed)

@@ -23,29 +23,32 @@ from longtail.data.images import open_rgb
 from longtail.errors import DataError
 
 
-def _set_epoch(loader: Any, epoch: int) -> None:
-    loader.epoch, loader.position, loader._resume_at = int(epoch), 0, 0
-    if hasattr(loader.sampler, "set_epoch"):
-        loader.sampler.set_epoch(epoch)
+class _EpochPosition:
+    """The epoch and the batches of it already yielded (``position``), as a state dict: after
+    ``load_state_dict`` the next pass starts at batch ``position`` (mid-epoch resume: the epoch's draw is
+    a function of (seed, epoch), so the skipped batches are the ones already trained); later passes start at 0."""
 
+    sampler: Any
+    epoch = position = _resume_at = 0
 
-def _position_state(loader: Any) -> dict[str, int]:
-    """Where the loader is: its epoch and the number of batches of that epoch already yielded."""
-    return {"epoch": loader.epoch, "position": loader.position}
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.position, self._resume_at = int(epoch), 0, 0
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
 
-def _load_position_state(loader: Any, state: dict[str, int]) -> None:
-    """The next pass yields epoch ``state["epoch"]`` from batch ``state["position"]`` on (mid-epoch resume:
-    the epoch's draw is a function of (seed, epoch), so the skipped batches are the ones already trained)."""
-    _set_epoch(loader, int(state["epoch"]))
-    loader.position = loader._resume_at = int(state["position"])
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.set_epoch(int(state["epoch"]))
+        self.position = self._resume_at = int(state["position"])
 
 
 def _num_batches(count: int, batch_size: int, drop_last: bool) -> int:
     return count // batch_size if drop_last else math.ceil(count / batch_size)
 
 
-class TensorLoader:
+class TensorLoader(_EpochPosition):
     """Batches of an in-memory uint8 image tensor, augmented on ``device`` by ``augment``.
 
     ``sampler=None`` visits the examples in order. Without ``augment`` the images are only
@@ -84,16 +87,6 @@ class TensorLoader:
         self.sampler = sampler if sampler is not None else range(images_uint8.shape[0])
         self.augment = augment
         self.drop_last = drop_last
-        self.epoch = self.position = self._resume_at = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        _set_epoch(self, epoch)
-
-    def state_dict(self) -> dict[str, int]:
-        return _position_state(self)
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        _load_position_state(self, state)
 
     def __len__(self) -> int:
         return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
@@ -239,7 +232,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class StreamingLoader:
+class StreamingLoader(_EpochPosition):
     """Batches decoded from image files by ``workers`` DataLoader processes (Pillow).
 
     Memory holds the path list and the batches in flight (``workers × prefetch``), not the images:
@@ -269,20 +262,10 @@ class StreamingLoader:
         self.dataset = _FileDataset(paths, label_list, self.transform, seed)
         self.batch_size, self.drop_last, self.workers = batch_size, drop_last, workers
         self.sampler = sampler if sampler is not None else range(len(paths))
-        self.epoch = self.position = self._resume_at = 0
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.mean = torch.tensor(self.transform.mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(self.transform.std, dtype=torch.float32).view(1, -1, 1, 1)
-
-    def set_epoch(self, epoch: int) -> None:
-        _set_epoch(self, epoch)
-
-    def state_dict(self) -> dict[str, int]:
-        return _position_state(self)
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        _load_position_state(self, state)
 
     def __len__(self) -> int:
         return _num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]

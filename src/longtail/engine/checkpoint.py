@@ -25,32 +25,14 @@ import torch
 
 from longtail.errors import ConfigError, LongtailError
 
-CHECKPOINT_KEYS = (
-    "model",
-    "optimizer",
-    "loss",
-    "scheduler",
-    "sampler",
-    "augment",
-    "rng",
-    "epoch",
-    "best",
-    "timing",
-    "last_report",
-    "config",
-    "fingerprint",
-    "class_counts",
-)
+CHECKPOINT_KEYS = ("model", "optimizer", "loss", "scheduler", "sampler", "augment", "rng", "epoch", "best", "timing",
+                   "last_report", "config", "fingerprint", "class_counts")
 _ADDED_LATER = ("sampler",)  # absent from checkpoints written before it was kept; they still load
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
 class CheckpointError(LongtailError):
     """A checkpoint could not be written or read."""
-
-
-def checkpoint_path(directory: str | Path, epoch: int) -> Path:
-    return Path(directory) / f"ckpt-{epoch:04d}.pt"
 
 
 def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
@@ -78,7 +60,7 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep: int) -> 
         raise ValueError(f"checkpoint state lacks keys {missing}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    final = checkpoint_path(directory, int(state["epoch"]))
+    final = directory / f"ckpt-{int(state['epoch']):04d}.pt"
     tmp = final.with_name(final.name + ".tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -174,16 +156,11 @@ class TrainProgress:
 
 
 class Checkpointer:
-    """The stateful parts of a run — model, optimiser, loss, data (sampler position and augmentation
-    RNG, see :meth:`longtail.engine.data.TrainData.state_dict`), global RNGs and :class:`TrainProgress` —
-    behind one symmetric :meth:`state_dict` / :meth:`load_state_dict`; :meth:`save` writes it to
-    ``directory`` (atomic, last ``keep`` kept), :meth:`resume` loads the latest.
-
-    ``scheduler`` records the lr schedule's kind and epoch (the lr itself is a pure function of epoch
-    and step, :mod:`longtail.engine.optim`); loading checks the kind against the config. The identity
-    (``config``, ``fingerprint``, ``class_counts``) is written with every checkpoint; loading refuses a
-    checkpoint of another training subset.
-    """
+    """Model, optimiser, loss, data (sampler position + augmentation RNG, ``TrainData.state_dict``), global
+    RNGs and :class:`TrainProgress` behind one symmetric :meth:`state_dict` / :meth:`load_state_dict`;
+    :meth:`save` writes to ``directory`` (last ``keep`` kept), :meth:`resume` loads the latest. ``scheduler``
+    is the lr schedule's kind (checked on load) and epoch: the lr is a pure function of epoch and step.
+    Loading refuses a checkpoint of another training subset (``fingerprint``)."""
 
     def __init__(self, directory: str | Path, keep: int, *, config: Any, model: torch.nn.Module,
                  optimizer: torch.optim.Optimizer, loss_fn: torch.nn.Module, data: Any) -> None:
@@ -201,12 +178,10 @@ class Checkpointer:
             "sampler": data["sampler"],
             "augment": data["augment"],
             "rng": get_rng_state(),
-            "epoch": progress.epoch,
-            "best": dict(progress.best),
-            "timing": {"seconds": progress.seconds},
+            "epoch": progress.epoch, "best": dict(progress.best), "timing": {"seconds": progress.seconds},
             "last_report": progress.last_report or {},
-            "config": self.config.to_dict(),
-            "fingerprint": self.data.fingerprint,
+            # identity: what the run is, checked on load
+            "config": self.config.to_dict(), "fingerprint": self.data.fingerprint,
             "class_counts": list(self.data.class_counts),
         }
 

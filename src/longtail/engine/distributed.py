@@ -72,15 +72,6 @@ def all_reduce_min(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return tensor
 
 
-def broadcast_object(obj: object, info: DistInfo) -> object:
-    """Rank 0's ``obj`` on every rank."""
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def shard_indices(n: int, info: DistInfo) -> torch.Tensor:
     """This rank's positions ``rank, rank + W, ...`` of ``0..n-1``: disjoint, no padding, union = all."""
     return torch.arange(info.rank, n, info.world_size, dtype=torch.int64)

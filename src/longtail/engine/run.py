@@ -1,13 +1,5 @@
-"""A run directory, and reloading a finished run: the one place that knows both.
-
-:class:`Run` owns the files of a run directory (``config.yaml``, ``checkpoints/``, ``results.json``,
-``metrics.jsonl``, ``snapshots/``, ``events/``, ``vocab.json``, ``eval-*.json``). ``fit`` writes
-through it; everything that reads a finished run back — ``longtail eval``, ``longtail reproduce``,
-``longtail analyze`` and what comes after them — calls :meth:`Run.load_trained`, which returns a
-:class:`TrainedRun`: the model with the last checkpoint's weights in eval mode, the data its config
-builds (checked against the run's training-subset fingerprint) and :meth:`TrainedRun.outputs`
-(features, logits, labels of a split).
-"""
+"""A run directory (:class:`Run`: ``fit`` writes through it) and reloading a finished run: everything
+that reads a run back (eval, reproduce, analyze) calls :meth:`Run.load_trained` → :class:`TrainedRun`."""
 
 from __future__ import annotations
 
@@ -59,42 +51,32 @@ class Run:
             )
         return path
 
-    def config(self, checkpoint: dict[str, Any] | None = None) -> Any:
-        """The run's resolved config: ``config.yaml``, else the one stored in ``checkpoint``."""
-        from longtail.config import from_dict, load_config
+    def config(self) -> Any:
+        """The run's resolved config (``config.yaml``)."""
+        from longtail.config import load_config
 
-        if self.config_path.is_file():
-            return load_config(self.config_path)
-        if checkpoint is not None and isinstance(checkpoint.get("config"), dict):
-            return from_dict(checkpoint["config"], source=f"{self.root} checkpoint config")
-        raise LongtailError(f"{self.root} has no config.yaml; give a directory written by `longtail train`")
+        if not self.config_path.is_file():
+            raise LongtailError(f"{self.root} has no config.yaml; give a directory written by `longtail train`")
+        return load_config(self.config_path)
 
     def snapshot_list(self) -> list[tuple[int, Path]]:
         """``(epoch, path)`` of ``snapshots/epoch-<e>.pt`` by epoch (written when ``analysis.track_every`` > 0)."""
-        if not self.snapshots.is_dir():
-            return []
-        return sorted((int(m.group(1)), p) for p in self.snapshots.iterdir() if (m := _SNAPSHOT.match(p.name)))
+        files = self.snapshots.iterdir() if self.snapshots.is_dir() else ()
+        return sorted((int(m.group(1)), p) for p in files if (m := _SNAPSHOT.match(p.name)))
 
     def save_snapshot(self, model: nn.Module, epoch: int, config: Any, data: Any) -> Path:
         """``snapshots/epoch-<e>.pt`` (keys ``model, epoch, class_counts, config, fingerprint``), atomically."""
         self.snapshots.mkdir(parents=True, exist_ok=True)
         path = self.snapshots / f"epoch-{epoch:04d}.pt"
         tmp = path.with_name(path.name + ".tmp")
-        state = {"model": model.state_dict(), "epoch": epoch, "class_counts": list(data.class_counts),
-                 "config": config.to_dict(), "fingerprint": data.fingerprint}
-        torch.save(state, tmp)
+        torch.save({"model": model.state_dict(), "epoch": epoch, "class_counts": list(data.class_counts),
+                    "config": config.to_dict(), "fingerprint": data.fingerprint}, tmp)
         tmp.replace(path)
         return path
 
     @classmethod
-    def load_trained(
-        cls,
-        run_dir: str | Path,
-        *,
-        device: str | None = None,
-        precision: str | None = None,
-        data_root: str | Path | None = None,
-    ) -> TrainedRun:
+    def load_trained(cls, run_dir: str | Path, *, device: str | None = None, precision: str | None = None,
+                     data_root: str | Path | None = None) -> TrainedRun:
         """The run's last checkpoint as a model in eval mode, with the data its config builds.
 
         ``device`` / ``precision`` default to the run's ``runtime`` section (``precision="fp32"`` for
@@ -109,7 +91,7 @@ class Run:
         run = cls(run_dir)
         path = run.last_checkpoint()
         state = load_checkpoint(path)
-        config = run.config(state)
+        config = run.config()
         if data_root is not None:
             config.data.root = str(data_root)
         accel = Accel(device=device or config.runtime.device, channels_last=config.runtime.channels_last,
@@ -123,7 +105,7 @@ class Run:
             )
         trained = TrainedRun(run, config, build_model(config, data), data, accel, path, int(state["epoch"]),
                              list(state["class_counts"]))
-        trained.load_weights(state["model"], path)
+        trained.load_weights(path, state)
         prepare_model(trained.model, accel).eval()
         return trained
 
@@ -144,8 +126,6 @@ class TrainedRun:
     def split(self, name: str) -> Any:
         """The ``"train"`` (un-augmented), ``"heldout"`` or ``"test"`` split as ``EvalData``."""
         splits = {"train": self.data.train_eval, "heldout": self.data.heldout, "test": self.data.test}
-        if name not in splits:
-            raise LongtailError(f"unknown split {name!r}; use train, heldout or test")
         if splits[name] is None:
             raise LongtailError(
                 f"run {self.run.root} has no {name} split; retrain with data.heldout_per_class=K "
@@ -161,8 +141,14 @@ class TrainedRun:
         data = self.split(split) if isinstance(split, str) else split
         return extract(self.model, data, self.accel, batch_size or self.config.eval.batch_size)
 
-    def load_weights(self, weights: Any, path: Path) -> None:
-        """Load a checkpoint's or snapshot's ``model`` state into the model (one-line error if it does not fit)."""
+    def load_weights(self, path: Path, state: dict[str, Any] | None = None) -> None:
+        """Load the ``model`` weights of checkpoint or snapshot ``path`` (its loaded ``state`` if given)."""
+        if state is None:
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
+                raise LongtailError(f"cannot read {path} ({error}); is it a file written by longtail train?") from None
+        weights = state.get("model") if isinstance(state, dict) else None
         if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
             raise LongtailError(f"{path} holds no model state dict (key 'model'); it was not written by longtail train")
         try:

@@ -32,7 +32,6 @@ random stream than the one-process run; without augmentation they agree to float
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import time
 from pathlib import Path
@@ -84,7 +83,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     ``class_counts``, ``fingerprint``, ``timing``, and ``best_on_test_top1`` only when
     ``train.report_best_on_test`` is set.
     """
-    paths = Run(out_dir)
+    run = Run(out_dir)
     accel = Accel(
         device=config.runtime.device,
         channels_last=config.runtime.channels_last,
@@ -119,19 +118,19 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     scaler = torch.amp.GradScaler(device.type) if accel.resolved_precision == "fp16" else None
 
     # --- 5. fresh start or resume (the checkpointer owns every stateful part and `progress`) -----
-    checkpointer = Checkpointer(paths.checkpoints, config.train.checkpoint_keep, config=config, model=model,
+    checkpointer = Checkpointer(run.checkpoints, config.train.checkpoint_keep, config=config, model=model,
                                 optimizer=optimizer, loss_fn=loss_fn, data=data)
     if resume:
         checkpointer.resume()
     done = checkpointer.progress  # epoch, best, seconds, last_report: updated below, saved with each checkpoint
     start_epoch = done.epoch
     if dist.is_main:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        remove_temp_files(paths.checkpoints)
-        save_config(config, paths.config_path)
+        run.root.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(run.checkpoints)
+        save_config(config, run.config_path)
         if getattr(data, "vocab", None) is not None:  # text sets: the table the ids refer to
-            data.vocab.save(paths.vocab)
-        MetricsLog(paths.metrics).truncate_after(start_epoch)
+            data.vocab.save(run.vocab)
+        MetricsLog(run.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
     # runtime.compile=auto decides by the whole run's training steps (not the steps left), so that a
@@ -140,11 +139,11 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     planned_steps = epochs * len(first_loader)
     accel.compile, compile_reason = resolve_compile(config.runtime.compile, device, planned_steps)
     train_model = wrap_distributed(maybe_compile(model, accel), dist, device)
-    tensorboard = TensorBoardLog(paths.events) if dist.is_main else None
-    metrics_log = MetricsLog(paths.metrics)
+    tensorboard = TensorBoardLog(run.events) if dist.is_main else None
+    metrics_log = MetricsLog(run.metrics)
     progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
     if start_epoch > 0:
-        progress.message(f"resuming {paths.root} after epoch {start_epoch}/{epochs}")
+        progress.message(f"resuming {run.root} after epoch {start_epoch}/{epochs}")
     if accel.compile:
         progress.message(f"torch.compile on ({compile_reason}); the first steps of each batch shape compile")
 
@@ -167,7 +166,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
             train_model, loss_fn, optimizer, scaler, loader, accel, config, epoch, dist, progress
         )
         if stats["first_bad_step"] is not None:
-            previous = latest_checkpoint(paths.checkpoints)
+            previous = latest_checkpoint(run.checkpoints)
             kept = f"last good checkpoint {previous} kept" if previous else "no checkpoint was written yet"
             raise TrainingDiverged(
                 f"the training loss became NaN or infinite at epoch {epoch + 1}, step "
@@ -215,7 +214,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
             checkpointer.save()
         track = config.analysis.track_every
         if dist.is_main and track > 0 and ((epoch + 1) % track == 0 or last_epoch):
-            paths.save_snapshot(model, epoch + 1, config, data)
+            run.save_snapshot(model, epoch + 1, config, data)
         distributed.barrier(dist)
 
     if tensorboard is not None:
@@ -227,7 +226,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
                             (accel.compile, compile_reason))
     if dist.is_main:
-        write_json(paths.results, results)
+        write_json(run.results, results)
     distributed.barrier(dist)
     return results
 
@@ -454,7 +453,3 @@ def prepare_run_dir(out_dir: str | Path, resume: bool, overwrite: bool) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

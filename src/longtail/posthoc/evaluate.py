@@ -1,10 +1,5 @@
-"""Re-evaluate a finished run, as trained or with a post-hoc rule: the library behind ``longtail eval``.
-
-:func:`evaluate_run` reloads the run through :meth:`longtail.engine.run.Run.load_trained`
-(fingerprint-checked), extracts the features of its test split (and of its training / held-out
-splits when a rule is fitted / tuned), scores the test set and writes ``eval-<rule>.json`` (see
-:meth:`~longtail.engine.run.Run.eval_path`). ``longtail reproduce`` calls it for its post-hoc rows.
-"""
+"""Re-evaluate a finished run, as trained or with a post-hoc rule: the library behind ``longtail eval``
+and the post-hoc rows of ``longtail reproduce`` (reloads through ``Run.load_trained``, writes ``eval-<rule>.json``)."""
 
 from __future__ import annotations
 
@@ -17,24 +12,17 @@ import torch
 from longtail.errors import ConfigError
 
 
-def evaluate_run(
-    run_dir: str | Path,
-    posthoc: str | None = None,
-    param: float | None = None,
-    tune_on: str | None = None,
-    grid: list[float] | None = None,
-    batch_size: int = 128,
-    rule_params: dict[str, Any] | None = None,
-    fit_on: str | Path | None = None,
-    fit_overrides: list[str] | tuple[str, ...] = (),
-) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float | None = None,
+                 tune_on: str | None = None, grid: list[float] | None = None, batch_size: int = 128,
+                 rule_params: dict[str, Any] | None = None, fit_on: str | Path | None = None,
+                 fit_overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Evaluate the run's last checkpoint (optionally with a post-hoc rule with ``rule_params``, fitted
     on the run's training split or on the one that config ``fit_on`` builds, its parameter ``param`` or
     tuned on the held-out split with ``tune_on="heldout"``); write and return the result (``path`` = the file)."""
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
     from longtail.engine.run import Run
-    from longtail.metrics import classification_report, confusion_matrix, topk_correct
+    from longtail.metrics import EvalAccumulator
     from longtail.tracking import write_json
 
     run = Run(run_dir)
@@ -77,11 +65,10 @@ def evaluate_run(
         scores = rule.scores(test_features, head)
         out["param_name"] = param_name
         out["param"] = getattr(rule, param_name, param) if param_name else None
+    counts = EvalAccumulator(len(class_counts))
     with torch.no_grad():
-        confusion = confusion_matrix(test_labels, scores.argmax(dim=1), len(class_counts))
-        top5 = int(topk_correct(scores, test_labels, 5))
-    eval_config = trained.config.eval
-    report = classification_report(confusion, top5, class_counts, eval_config.many_threshold, eval_config.few_threshold)
+        counts.update(scores, test_labels)
+    report = counts.report(class_counts, trained.config.eval.many_threshold, trained.config.eval.few_threshold)
     result = {**report, **out, "class_counts": class_counts, "fingerprint": trained.data.fingerprint}
     path = run.eval_path(posthoc, fit_on)
     write_json(path, result)

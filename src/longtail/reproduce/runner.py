@@ -250,18 +250,10 @@ def load_features(run_dir: Path) -> Features:
     from longtail.engine.run import Run
 
     trained = Run.load_trained(run_dir, precision="fp32")
-
-    def feats(split: str) -> tuple[Any, Any]:
-        f, _, y = trained.outputs(split)
-        return f, y
-
-    return Features(
-        head=trained.model.head.cpu().float(),
-        class_counts=trained.class_counts,
-        train=feats("train"),
-        heldout=feats("heldout") if trained.data.heldout is not None else None,
-        test=feats("test"),
-    )
+    splits = ("train", "test") + (("heldout",) if trained.data.heldout is not None else ())
+    feats = {split: trained.outputs(split)[::2] for split in splits}  # (features, labels)
+    return Features(trained.model.head.cpu().float(), trained.class_counts, feats["train"], feats.get("heldout"),
+                    feats["test"])
 
 
 def heldout_balanced_accuracy(features: Features) -> float:
