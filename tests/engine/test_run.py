@@ -12,7 +12,7 @@ from longtail.config import load_config
 from longtail.engine.checkpoint import Checkpointer, latest_checkpoint
 from longtail.engine.run import Run
 from longtail.engine.trainer import fit
-from longtail.errors import DataError
+from longtail.errors import ConfigError, DataError
 
 
 @pytest.fixture
@@ -129,3 +129,6 @@ def test_checkpointer_refuses_another_training_subset(write_config):
     other = _parts(load_config(write_config(), ["data.imbalance_ratio=5"]))
     with pytest.raises(Exception, match="the data changed"):
         other.load_state_dict(state)
+    cosine = _parts(load_config(write_config(), ["optim.schedule=cosine"]))
+    with pytest.raises(ConfigError, match="optim.schedule=multistep but the config says cosine"):
+        cosine.load_state_dict(state)
