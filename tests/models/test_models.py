@@ -209,9 +209,9 @@ def test_state_dict_round_trip(name: str) -> None:
 def test_create_model_errors() -> None:
     with pytest.raises(ConfigError, match="did you mean 'resnet32'"):
         create_model("resnet23", 10)
-    with pytest.raises(ConfigError, match="unknown head 'cosine'"):
+    with pytest.raises(ConfigError, match="head must be one of linear, normed-linear, got 'cosine'"):
         create_model("resnet32", 10, head="cosine")
-    with pytest.raises(ConfigError, match="no option 'stme'; did you mean 'stem'"):
+    with pytest.raises(ConfigError, match="unknown parameter 'stme' for model 'resnet18'; did you mean 'stem'"):
         create_model("resnet18", 10, stme="cifar")
     with pytest.raises(ConfigError, match="stem"):
         create_model("resnet18", 10, stem="tiny")

@@ -164,7 +164,7 @@ def test_deferred_cdt_sets_gamma():
 def test_schedule_errors():
     with pytest.raises(ConfigError, match="did you mean 'start_epoch'"):
         SCHEDULES.create("drw", class_counts=COUNTS, start=3)
-    with pytest.raises(ConfigError, match="'cb'"):
+    with pytest.raises(ConfigError, match="weights must be one of cb, inverse"):
         SCHEDULES.create("drw", class_counts=COUNTS, weights="effective")
     with pytest.raises(ConfigError, match="start_epoch"):
         SCHEDULES.create("drs", class_counts=COUNTS, start_epoch=-1)

@@ -47,4 +47,4 @@ def create_loss(name: str, class_counts: Sequence[float] | torch.Tensor, **param
 
     Unknown names and parameters raise :class:`~longtail.errors.ConfigError` naming the fix.
     """
-    return LOSSES.get(name)(class_counts, **params)
+    return LOSSES.create(name, class_counts=class_counts, **params)

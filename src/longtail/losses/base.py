@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from longtail.errors import ConfigError, LongtailError
-from longtail.rebalance._params import check_keywords
 from longtail.rebalance.weights import as_class_counts
+from longtail.registry import bind_arguments
 
 __all__ = ["ClassCountLoss"]
 
@@ -27,9 +27,10 @@ class ClassCountLoss(nn.Module):
     - ``forward(logits, targets)`` casts the logits to float32 and runs with autocast disabled,
       so the loss is computed in fp32 whatever the model's precision; it returns the mean loss.
 
-    Subclasses set ``param_names``, assign those attributes before calling :meth:`_refresh`, and
-    implement :meth:`loss` (fp32 logits → scalar) and, if they hold derived constants,
-    :meth:`_refresh` (validate the parameters, recompute non-persistent buffers).
+    Subclasses declare their parameters' types in ``__init__`` (checked by the registry, and by
+    :meth:`set_params`), set ``param_names``, assign those attributes before calling
+    :meth:`_refresh`, and implement :meth:`loss` (fp32 logits → scalar) and, if they hold derived
+    constants, :meth:`_refresh` (recompute non-persistent buffers).
     """
 
     requires_normed_head: ClassVar[bool] = False
@@ -37,10 +38,6 @@ class ClassCountLoss(nn.Module):
 
     class_counts: torch.Tensor
     class_weights: torch.Tensor | None
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> ClassCountLoss:
-        check_keywords(cls, kwargs, "loss")
-        return super().__new__(cls)
 
     def __init__(self, class_counts: Sequence[float] | torch.Tensor) -> None:
         super().__init__()
@@ -81,16 +78,10 @@ class ClassCountLoss(nn.Module):
                     f"loss {type(self).__name__} has no parameter {name!r} to set (known: {known}); "
                     "check the loss / schedule pairing (e.g. deferred-cdt needs the cdt loss)"
                 )
-        old = self.params
-        for name, value in params.items():
+        checked = bind_arguments(type(self), f"loss {type(self).__name__}", params, ("class_counts",))
+        for name, value in checked.items():
             setattr(self, name, value)
-        try:
-            self._refresh()
-        except Exception:
-            for name, value in old.items():
-                setattr(self, name, value)
-            self._refresh()
-            raise
+        self._refresh()
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or logits.shape[1] != self.num_classes:
@@ -116,29 +107,10 @@ class ClassCountLoss(nn.Module):
     # --- helpers for subclasses -----------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """Validate hyper-parameters and recompute derived buffers (no-op by default)."""
+        """Recompute the buffers derived from the hyper-parameters (no-op by default)."""
 
     def _weights_on(self, device: torch.device) -> torch.Tensor | None:
         return None if self.class_weights is None else self.class_weights.to(device)
-
-    @staticmethod
-    def _float_param(value: Any, name: str, minimum: float | None = 0.0, strict: bool = False) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"loss parameter {name} must be a number, got {value!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ConfigError(f"loss parameter {name} must be finite, got {value!r}")
-        if minimum is not None and (number < minimum or (strict and number == minimum)):
-            relation = ">" if strict else ">="
-            raise ConfigError(f"loss parameter {name} must be {relation} {minimum}, got {value!r}")
-        return number
-
-    @staticmethod
-    def _choice_param(value: Any, name: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise ConfigError(f"loss parameter {name} must be one of {', '.join(choices)}; got {value!r}")
-        return str(value)
 
     # --- state dict: class_weights may be None, hyper-parameters ride as extra state ----------
 

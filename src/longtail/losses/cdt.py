@@ -8,7 +8,7 @@ import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, register_loss
 
 
 @register_loss("cdt")
@@ -27,13 +27,12 @@ class CDTLoss(ClassCountLoss):
 
     param_names = ("gamma",)
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, gamma: float = 0.3) -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, gamma: NonNegative = 0.3) -> None:
         super().__init__(class_counts)
         self.gamma = gamma
         self._refresh()
 
     def _refresh(self) -> None:
-        self.gamma = self._float_param(self.gamma, "gamma")
         temperatures = LF.cdt_temperatures(self.class_counts, self.gamma).to(torch.float32)
         self.register_buffer("temperatures", temperatures, persistent=False)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
 from longtail.rebalance.weights import effective_number_weights
-from longtail.registry import register_loss
+from longtail.registry import Fraction, NonNegative, register_loss
 
 
 @register_loss("class-balanced")
@@ -39,9 +40,9 @@ class ClassBalancedLoss(ClassCountLoss):
     def __init__(
         self,
         class_counts: Sequence[float] | torch.Tensor,
-        beta: float = 0.9999,
-        base: str = "softmax",
-        gamma: float = 1.0,
+        beta: Fraction = 0.9999,
+        base: Literal["softmax", "sigmoid", "focal"] = "softmax",
+        gamma: NonNegative = 1.0,
     ) -> None:
         super().__init__(class_counts)
         self.beta = beta
@@ -50,9 +51,6 @@ class ClassBalancedLoss(ClassCountLoss):
         self._refresh()
 
     def _refresh(self) -> None:
-        self.beta = self._float_param(self.beta, "beta")
-        self.base = self._choice_param(self.base, "base", ("softmax", "sigmoid", "focal"))
-        self.gamma = self._float_param(self.gamma, "gamma")
         weights = effective_number_weights(self.class_counts.cpu(), self.beta).to(torch.float32)
         self.register_buffer("own_weights", weights.to(self.class_counts.device), persistent=False)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, register_loss
 
 
 @register_loss("focal")
@@ -26,16 +27,13 @@ class FocalLoss(ClassCountLoss):
     param_names = ("gamma", "variant")
 
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, gamma: float = 1.0, variant: str = "paper"
+        self, class_counts: Sequence[float] | torch.Tensor, gamma: NonNegative = 1.0,
+        variant: Literal["paper", "reference-code"] = "paper",
     ) -> None:
         super().__init__(class_counts)
         self.gamma = gamma
         self.variant = variant
         self._refresh()
-
-    def _refresh(self) -> None:
-        self.gamma = self._float_param(self.gamma, "gamma")
-        self.variant = self._choice_param(self.variant, "variant", ("paper", "reference-code"))
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         weights = self._weights_on(logits.device)

@@ -8,7 +8,7 @@ import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, Positive, register_loss
 
 # s: the LDAM paper's text says 10 (§3.2, "following [53]"); the reference code uses 30.
 LDAM_PRESETS: dict[str, dict[str, float]] = {
@@ -33,7 +33,7 @@ class LDAMLoss(ClassCountLoss):
     param_names = ("max_m", "s")
 
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, max_m: float = 0.5, s: float = 30.0
+        self, class_counts: Sequence[float] | torch.Tensor, max_m: NonNegative = 0.5, s: Positive = 30.0
     ) -> None:
         super().__init__(class_counts)
         self.max_m = max_m
@@ -41,8 +41,6 @@ class LDAMLoss(ClassCountLoss):
         self._refresh()
 
     def _refresh(self) -> None:
-        self.max_m = self._float_param(self.max_m, "max_m")
-        self.s = self._float_param(self.s, "s", strict=True)
         margins = LF.ldam_margins(self.class_counts, self.max_m).to(torch.float32)
         self.register_buffer("margins", margins, persistent=False)
 

@@ -8,7 +8,7 @@ import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.ldam import LDAMLoss
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, Positive, register_loss
 
 
 @register_loss("ldam-hinge")
@@ -26,7 +26,7 @@ class LDAMHingeLoss(LDAMLoss):
 
     # Same margins and parameters as LDAM (see LDAMLoss); only the default s and the loss differ.
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, max_m: float = 0.5, s: float = 10.0
+        self, class_counts: Sequence[float] | torch.Tensor, max_m: NonNegative = 0.5, s: Positive = 10.0
     ) -> None:
         super().__init__(class_counts, max_m=max_m, s=s)
 

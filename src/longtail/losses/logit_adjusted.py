@@ -29,7 +29,6 @@ class LogitAdjustedLoss(ClassCountLoss):
         self._refresh()
 
     def _refresh(self) -> None:
-        self.tau = self._float_param(self.tau, "tau", minimum=None)
         self.register_buffer(
             "log_priors", LF.log_priors(self.class_counts).to(torch.float32), persistent=False
         )

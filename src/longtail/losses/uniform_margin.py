@@ -8,7 +8,7 @@ import torch
 
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, Positive, register_loss
 
 
 class OneMarginLoss(ClassCountLoss):
@@ -21,16 +21,11 @@ class OneMarginLoss(ClassCountLoss):
     param_names = ("margin", "s")
 
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, margin: float = 0.5, s: float = 30.0
+        self, class_counts: Sequence[float] | torch.Tensor, margin: NonNegative = 0.5, s: Positive = 30.0
     ) -> None:
         super().__init__(class_counts)
         self.margin = margin
         self.s = s
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self.margin = self._float_param(self.margin, "margin")
-        self.s = self._float_param(self.s, "s", strict=True)
 
     def per_example(self, logits: torch.Tensor, targets: torch.Tensor, margins: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -73,7 +68,7 @@ class HingeLoss(OneMarginLoss):
     """
 
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, margin: float = 0.5, s: float = 10.0
+        self, class_counts: Sequence[float] | torch.Tensor, margin: NonNegative = 0.5, s: Positive = 10.0
     ) -> None:
         super().__init__(class_counts, margin, s)
 

@@ -9,7 +9,7 @@ import torch
 from longtail.losses import functional as LF
 from longtail.losses.base import ClassCountLoss
 from longtail.rebalance.weights import inverse_power_weights
-from longtail.registry import register_loss
+from longtail.registry import NonNegative, register_loss
 
 
 @register_loss("weighted-ce")
@@ -24,13 +24,12 @@ class WeightedCrossEntropyLoss(ClassCountLoss):
 
     param_names = ("power",)
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, power: float = 1.0) -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, power: NonNegative = 1.0) -> None:
         super().__init__(class_counts)
         self.power = power
         self._refresh()
 
     def _refresh(self) -> None:
-        self.power = self._float_param(self.power, "power")
         weights = inverse_power_weights(self.class_counts.cpu(), self.power).to(torch.float32)
         self.register_buffer("own_weights", weights.to(self.class_counts.device), persistent=False)
 

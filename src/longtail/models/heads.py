@@ -8,6 +8,7 @@ to the losses (margins, temperatures, scales) are exact float32 values.
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,8 @@ from torch import nn
 
 from longtail.errors import ConfigError
 
-HEADS = ("linear", "normed-linear")
+HeadName = Literal["linear", "normed-linear"]
+HEADS: tuple[str, ...] = get_args(HeadName)
 
 
 def default_linear_init_(

@@ -10,14 +10,16 @@ features. Backbone parameters: ResNet-18 11,176,512; ResNet-50 23,508,032 (3 inp
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from longtail.errors import ConfigError
 from longtail.models.base import Classifier, init_batchnorm_, seeded_generator
-from longtail.models.heads import make_head
-from longtail.registry import register_model
+from longtail.models.heads import HeadName, make_head
+from longtail.registry import PositiveInt, register_model
 
 STEMS = ("imagenet", "cifar")
 
@@ -139,10 +141,10 @@ def _build(
 
 @register_model("resnet18")
 def resnet18(
-    num_classes: int,
-    in_channels: int = 3,
-    head: str = "linear",
-    stem: str = "imagenet",
+    num_classes: PositiveInt,
+    in_channels: PositiveInt = 3,
+    head: HeadName = "linear",
+    stem: Literal["imagenet", "cifar"] = "imagenet",
     zero_init_residual: bool = False,
     seed: int = 0,
 ) -> Classifier:
@@ -156,10 +158,10 @@ def resnet18(
 
 @register_model("resnet50")
 def resnet50(
-    num_classes: int,
-    in_channels: int = 3,
-    head: str = "linear",
-    stem: str = "imagenet",
+    num_classes: PositiveInt,
+    in_channels: PositiveInt = 3,
+    head: HeadName = "linear",
+    stem: Literal["imagenet", "cifar"] = "imagenet",
     zero_init_residual: bool = False,
     seed: int = 0,
 ) -> Classifier:

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from longtail.models.base import Classifier, init_batchnorm_, seeded_generator
-from longtail.models.heads import make_head
-from longtail.registry import register_model
+from longtail.models.heads import HeadName, make_head
+from longtail.registry import PositiveInt, register_model
 
 
 class ShortcutA(nn.Module):
@@ -80,7 +80,9 @@ class CifarResNetBackbone(nn.Module):
 
 
 @register_model("resnet32")
-def resnet32(num_classes: int, in_channels: int = 3, head: str = "linear", seed: int = 0) -> Classifier:
+def resnet32(
+    num_classes: PositiveInt, in_channels: PositiveInt = 3, head: HeadName = "linear", seed: int = 0
+) -> Classifier:
     """ResNet-32 (CIFAR variant, option-A shortcuts, 64-d features; He et al. 2016, LDAM-DRW code).
 
     Initialisation as the reference code: every conv (and the linear head's weight)

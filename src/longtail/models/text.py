@@ -22,8 +22,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from longtail.errors import ConfigError
 from longtail.models.base import Classifier, seeded_generator
-from longtail.models.heads import make_head
-from longtail.registry import register_model
+from longtail.models.heads import HeadName, make_head
+from longtail.registry import Fraction, PositiveInt, register_model
 
 
 class BiLSTMBackbone(nn.Module):
@@ -68,14 +68,14 @@ class BiLSTMBackbone(nn.Module):
 
 @register_model("bilstm")
 def bilstm(
-    num_classes: int,
-    in_channels: int = 3,
-    head: str = "linear",
+    num_classes: PositiveInt,
+    in_channels: PositiveInt = 3,
+    head: HeadName = "linear",
     vocab_size: int | None = None,
-    embed_dim: int = 100,
-    hidden_dim: int = 256,
-    num_layers: int = 2,
-    dropout: float = 0.5,
+    embed_dim: PositiveInt = 100,
+    hidden_dim: PositiveInt = 256,
+    num_layers: PositiveInt = 2,
+    dropout: Fraction = 0.5,
     padding_idx: int = 0,
     seed: int = 0,
 ) -> Classifier:
@@ -88,8 +88,6 @@ def bilstm(
     del in_channels
     if vocab_size is None or vocab_size < 2:
         raise ConfigError("bilstm needs model.vocab_size (the vocabulary length, e.g. len(vocab)); set it")
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"bilstm dropout must be in [0, 1), got {dropout}")
     generator = seeded_generator(seed)
     with torch.random.fork_rng(devices=[]):  # construction must not disturb the global RNG
         backbone = BiLSTMBackbone(vocab_size, embed_dim, hidden_dim, num_layers, dropout, padding_idx)

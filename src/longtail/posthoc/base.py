@@ -13,7 +13,6 @@ head gives its cosines), and ``W f + b`` for a plain stand-in object.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -95,17 +94,6 @@ class PosthocRule:
     default_grid: tuple[float, ...] = ()
     neutral_value: float = 0.0
     needs_head: bool = True  # False for rules that ignore the trained head (ncm, crt)
-
-    def __new__(cls, *args: Any, **params: Any) -> PosthocRule:
-        # Reject misspelt parameters with a ConfigError (``POSTHOC.create`` passes user config).
-        known = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {', '.join(unknown)} for post-hoc rule {cls.__name__}; "
-                f"known: {', '.join(known) or 'none'}"
-            )
-        return super().__new__(cls)
 
     def __init__(self) -> None:
         self.head: Any = None

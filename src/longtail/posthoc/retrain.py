@@ -12,34 +12,20 @@ the linear classifier of a network on another training set (balanced or long-tai
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from longtail.errors import ConfigError
 from longtail.posthoc.base import PosthocRule, head_bias, head_logits, head_weight
-from longtail.registry import register_posthoc
+from longtail.registry import NonNegative, PositiveInt, register_posthoc
 from longtail.samplers.samplers import ClassBalancedSampler, InstanceSampler
 
 RETRAIN_SAMPLERS = {"class-balanced": ClassBalancedSampler, "instance": InstanceSampler}
 
 
-def _positive_int(rule: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"post-hoc rule {rule!r}: {name} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _non_negative(rule: str, name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ConfigError(f"post-hoc rule {rule!r}: {name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+RetrainSampler = Literal["class-balanced", "instance"]
 
 
 class _BalancedRetraining(PosthocRule):
@@ -54,21 +40,9 @@ class _BalancedRetraining(PosthocRule):
         self, epochs: int, lr: float, batch_size: int, seed: int, momentum: float, weight_decay: float,
         sampler: str = "class-balanced",
     ) -> None:
-        super().__init__()
-        rule = self._rule_name
-        if sampler not in RETRAIN_SAMPLERS:
-            raise ConfigError(
-                f"post-hoc rule {rule!r}: sampler must be one of {', '.join(RETRAIN_SAMPLERS)}, got {sampler!r}"
-            )
-        self.sampler = sampler
-        self.epochs = _positive_int(rule, "epochs", epochs)
-        self.batch_size = _positive_int(rule, "batch_size", batch_size)
-        self.lr = _non_negative(rule, "lr", lr)
-        self.momentum = _non_negative(rule, "momentum", momentum)
-        self.weight_decay = _non_negative(rule, "weight_decay", weight_decay)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"post-hoc rule {rule!r}: seed must be an integer, got {seed!r}")
-        self.seed = seed
+        super().__init__()  # the parameters were checked against the subclass's signature
+        self.sampler, self.epochs, self.batch_size, self.seed = sampler, epochs, batch_size, seed
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.losses: list[float] = []  # mean training loss per epoch
 
     def _train(
@@ -117,21 +91,19 @@ class ClassifierRetraining(_BalancedRetraining):
 
     def __init__(
         self,
-        epochs: int = 10,
-        lr: float = 0.1,
-        batch_size: int = 128,
+        epochs: PositiveInt = 10,
+        lr: NonNegative = 0.1,
+        batch_size: PositiveInt = 128,
         seed: int = 0,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        momentum: NonNegative = 0.9,
+        weight_decay: NonNegative = 5e-4,
         bias: bool = True,
-        init: str = "random",
-        sampler: str = "class-balanced",
+        init: Literal["random", "head"] = "random",
+        sampler: RetrainSampler = "class-balanced",
     ) -> None:
         super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay, sampler)
-        if init not in ("random", "head"):
-            raise ConfigError(f"post-hoc rule 'crt': init must be 'random' or 'head', got {init!r}")
         self.init = init
-        self.use_bias = bool(bias)
+        self.use_bias = bias
         self.weight: torch.Tensor | None = None
         self.bias: torch.Tensor | None = None
 
@@ -188,13 +160,13 @@ class LearnableWeightScaling(_BalancedRetraining):
 
     def __init__(
         self,
-        epochs: int = 10,
-        lr: float = 0.1,
-        batch_size: int = 128,
+        epochs: PositiveInt = 10,
+        lr: NonNegative = 0.1,
+        batch_size: PositiveInt = 128,
         seed: int = 0,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        sampler: str = "class-balanced",
+        momentum: NonNegative = 0.9,
+        weight_decay: NonNegative = 0.0,
+        sampler: RetrainSampler = "class-balanced",
     ) -> None:
         super().__init__(epochs, lr, batch_size, seed, momentum, weight_decay, sampler)
         self.scales: torch.Tensor | None = None

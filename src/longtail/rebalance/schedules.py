@@ -17,16 +17,14 @@ use the plain one. With the reference CIFAR schedule (200 epochs, first lr decay
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from longtail.errors import ConfigError
-from longtail.rebalance._params import check_keywords
 from longtail.rebalance.weights import as_class_counts, effective_number_weights, inverse_power_weights
-from longtail.registry import register_schedule
+from longtail.registry import Epoch, Fraction, NonNegative, register_schedule
 
 __all__ = [
     "RebalanceState",
@@ -65,12 +63,6 @@ class RebalanceState:
         )
 
 
-def _check_start_epoch(start_epoch: Any) -> int:
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
-        raise ConfigError(f"rebalance start_epoch must be an integer >= 0, got {start_epoch!r}")
-    return start_epoch
-
-
 def _check_epoch(epoch: Any) -> int:
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ConfigError(f"epoch must be an integer >= 0, got {epoch!r}")
@@ -80,13 +72,8 @@ def _check_epoch(epoch: Any) -> int:
 class Schedule:
     """Base class: holds the class counts; subclasses implement ``at_epoch``.
 
-    Unknown keyword parameters raise :class:`ConfigError` naming the known ones (instead of a
-    ``TypeError`` from Python), so a typo in a config gives a one-line fix.
+    Parameters are declared with their types in ``__init__``; ``SCHEDULES.create`` checks them.
     """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Schedule:
-        check_keywords(cls, kwargs, "schedule")
-        return super().__new__(cls)
 
     def __init__(self, class_counts: Sequence[float] | torch.Tensor) -> None:
         self.class_counts = as_class_counts(class_counts)
@@ -102,22 +89,6 @@ class Schedule:
         params = {k: v for k, v in vars(self).items() if k != "class_counts" and not k.startswith("_")}
         inner = ", ".join(f"{k}={v!r}" for k, v in params.items())
         return f"{type(self).__name__}({inner})"
-
-
-def _check_sampler(name: Any, params: Any, num_classes: int) -> tuple[str, dict[str, Any]]:
-    """Validate a schedule's sampler choice by building it once on one example per class."""
-    from longtail.registry import SAMPLERS
-
-    if not isinstance(name, str):
-        raise ConfigError(f"rebalance sampler must be a sampler name (longtail list samplers), got {name!r}")
-    if params is None:
-        params = {}
-    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-        raise ConfigError(
-            f"rebalance sampler_params must be a mapping of parameter names to values, got {params!r}"
-        )
-    SAMPLERS.create(name, labels=torch.arange(num_classes), seed=0, **params)  # raises ConfigError
-    return name, dict(params)
 
 
 def _weights32(weights: torch.Tensor) -> torch.Tensor:
@@ -140,9 +111,9 @@ class ReWeighting(Schedule):
     Cao et al. 2019 §4 (RW baseline, p = 1); Ye et al. 2020 §5 (weights N_c^(−γ)).
     """
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, power: float = 1.0) -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, power: NonNegative = 1.0) -> None:
         super().__init__(class_counts)
-        self.power = float(power)
+        self.power = power
         self._weights = _weights32(inverse_power_weights(self.class_counts, self.power))
 
     def at_epoch(self, epoch: int) -> RebalanceState:
@@ -154,9 +125,9 @@ class ReWeighting(Schedule):
 class ClassBalancedReWeighting(Schedule):
     """CB-RW from epoch 0: w_j ∝ (1 − β) / (1 − β^{n_j}) (Cui et al. 2019), Σ w = C; β default 0.9999."""
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, beta: float = 0.9999) -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, beta: Fraction = 0.9999) -> None:
         super().__init__(class_counts)
-        self.beta = float(beta)
+        self.beta = beta
         self._weights = _weights32(effective_number_weights(self.class_counts, self.beta))
 
     def at_epoch(self, epoch: int) -> RebalanceState:
@@ -181,7 +152,14 @@ class ReSampling(Schedule):
         sampler_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(class_counts)
-        self.sampler, self.sampler_params = _check_sampler(sampler, sampler_params, self.num_classes)
+        self.sampler, self.sampler_params = sampler, dict(sampler_params or {})
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        from longtail.registry import SAMPLERS
+
+        sampler = params.get("sampler", "class-balanced")
+        SAMPLERS.check(sampler, params.get("sampler_params"))
 
     def at_epoch(self, epoch: int) -> RebalanceState:
         _check_epoch(epoch)
@@ -209,20 +187,16 @@ class DeferredReWeighting(Schedule):
     def __init__(
         self,
         class_counts: Sequence[float] | torch.Tensor,
-        start_epoch: int = 160,
-        weights: str = "cb",
-        beta: float = 0.9999,
-        power: float = 1.0,
+        start_epoch: Epoch = 160,
+        weights: Literal["cb", "inverse"] = "cb",
+        beta: Fraction = 0.9999,
+        power: NonNegative = 1.0,
     ) -> None:
         super().__init__(class_counts)
-        self.start_epoch = _check_start_epoch(start_epoch)
-        if weights not in ("cb", "inverse"):
-            raise ConfigError(
-                f"drw weights must be 'cb' (effective number, reference code) or 'inverse' (paper), got {weights!r}"
-            )
+        self.start_epoch = start_epoch
         self.weights = weights
-        self.beta = float(beta)
-        self.power = float(power)
+        self.beta = beta
+        self.power = power
         if weights == "cb":
             full = effective_number_weights(self.class_counts, self.beta)
         else:
@@ -239,9 +213,9 @@ class DeferredReWeighting(Schedule):
 class DeferredReSampling(Schedule):
     """DRS (Cao et al. 2019): instance sampling before ``start_epoch`` (default 160), class-balanced from it on."""
 
-    def __init__(self, class_counts: Sequence[float] | torch.Tensor, start_epoch: int = 160) -> None:
+    def __init__(self, class_counts: Sequence[float] | torch.Tensor, start_epoch: Epoch = 160) -> None:
         super().__init__(class_counts)
-        self.start_epoch = _check_start_epoch(start_epoch)
+        self.start_epoch = start_epoch
 
     def at_epoch(self, epoch: int) -> RebalanceState:
         if _check_epoch(epoch) < self.start_epoch:
@@ -260,13 +234,11 @@ class DeferredCDT(Schedule):
     """
 
     def __init__(
-        self, class_counts: Sequence[float] | torch.Tensor, start_epoch: int = 100, gamma: float = 0.1
+        self, class_counts: Sequence[float] | torch.Tensor, start_epoch: Epoch = 100, gamma: NonNegative = 0.1
     ) -> None:
         super().__init__(class_counts)
-        self.start_epoch = _check_start_epoch(start_epoch)
-        self.gamma = float(gamma)
-        if not math.isfinite(self.gamma) or self.gamma < 0:
-            raise ConfigError(f"deferred-cdt gamma must be a finite number >= 0, got {gamma!r}")
+        self.start_epoch = start_epoch
+        self.gamma = gamma
 
     def at_epoch(self, epoch: int) -> RebalanceState:
         gamma = 0.0 if _check_epoch(epoch) < self.start_epoch else self.gamma

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
 from longtail.errors import ConfigError, DataError
+from longtail.registry import PositiveInt
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -68,29 +68,17 @@ class EpochSampler(Sampler[int]):
         self,
         labels: torch.Tensor,
         seed: int = 0,
-        num_samples: int | None = None,
+        num_samples: PositiveInt | None = None,
         rank: int = 0,
-        world_size: int = 1,
+        world_size: PositiveInt = 1,
         drop_last: bool = False,
-        **unknown: Any,
     ) -> None:
-        if unknown:
-            raise ConfigError(
-                f"unknown parameter(s) {', '.join(sorted(unknown))} for sampler {type(self).__name__}; "
-                "instance/class-balanced/square-root take none, power takes q, progressive takes "
-                "total_epochs and mode, effective-number takes beta (all take num_samples, drop_last)"
-            )
+        # Parameter types are checked by SAMPLERS.create; what is left relates parameters to each other.
         self.labels = _check_labels(labels)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"sampler seed must be an integer, got {seed!r}")
-        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-            raise ConfigError(f"sampler world_size must be an integer >= 1, got {world_size!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+        if not 0 <= rank < world_size:
             raise ConfigError(f"sampler rank must be in 0..{world_size - 1}, got {rank!r}")
         if num_samples is None:
             num_samples = int(self.labels.numel())
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ConfigError(f"sampler num_samples must be a positive integer or null, got {num_samples!r}")
         if drop_last and num_samples < world_size:
             raise ConfigError(
                 f"num_samples={num_samples} < world_size={world_size} with drop_last: every rank would be "

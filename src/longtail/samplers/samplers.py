@@ -9,12 +9,11 @@ effective-number (CB RS).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from longtail.errors import ConfigError
-from longtail.registry import register_sampler
+from longtail.registry import Fraction, PositiveInt, register_sampler
 from longtail.samplers.base import ClassProbabilitySampler, EpochSampler
 
 
@@ -42,11 +41,7 @@ class PowerSampler(ClassProbabilitySampler):
 
     def __init__(self, labels: torch.Tensor, q: float = 1.0, **kwargs: Any) -> None:
         super().__init__(labels, **kwargs)
-        if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q):
-            raise ConfigError(
-                f"power sampler q must be a finite number (1 = instance, 0 = balanced), got {q!r}"
-            )
-        self.q = float(q)
+        self.q = q
 
     def class_probabilities(self, epoch: int | None = None) -> torch.Tensor:
         counts = self.class_counts.to(torch.float64)
@@ -63,16 +58,16 @@ class ClassBalancedSampler(PowerSampler):
     Classes are equally likely (p_c = 1/C over non-empty classes); the power sampler at q = 0.
     """
 
-    def __init__(self, labels: torch.Tensor, **kwargs: Any) -> None:
-        super().__init__(labels, q=0.0, **kwargs)
+    q = 0.0
+    __init__ = EpochSampler.__init__  # no q parameter: it is fixed
 
 
 @register_sampler("square-root")
 class SquareRootSampler(PowerSampler):
     """Square-root sampling: class probability p_c ∝ n_c^(1/2), with replacement (power q = 0.5)."""
 
-    def __init__(self, labels: torch.Tensor, **kwargs: Any) -> None:
-        super().__init__(labels, q=0.5, **kwargs)
+    q = 0.5
+    __init__ = EpochSampler.__init__  # no q parameter: it is fixed
 
 
 @register_sampler("effective-number")
@@ -89,13 +84,9 @@ class EffectiveNumberSampler(ClassProbabilitySampler):
     on CIFAR-10 ρ = 100 that makes the largest class ≈ 1.27× as likely as the smallest.
     """
 
-    def __init__(self, labels: torch.Tensor, beta: float = 0.9999, **kwargs: Any) -> None:
+    def __init__(self, labels: torch.Tensor, beta: Fraction = 0.9999, **kwargs: Any) -> None:
         super().__init__(labels, **kwargs)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
-            raise ConfigError(
-                f"effective-number sampler beta must be a number in [0, 1) (0.9999 in Cui et al.), got {beta!r}"
-            )
-        self.beta = float(beta)
+        self.beta = beta
 
     def class_probabilities(self, epoch: int | None = None) -> torch.Tensor:
         counts = self.class_counts.to(torch.float64).clamp_min(1.0)  # empty classes are zeroed below
@@ -118,15 +109,13 @@ class ProgressiveSampler(ClassProbabilitySampler):
     """
 
     def __init__(
-        self, labels: torch.Tensor, total_epochs: int = 200, mode: str = "probability", **kwargs: Any
+        self,
+        labels: torch.Tensor,
+        total_epochs: PositiveInt = 200,
+        mode: Literal["probability", "exponent"] = "probability",
+        **kwargs: Any,
     ) -> None:
         super().__init__(labels, **kwargs)
-        if isinstance(total_epochs, bool) or not isinstance(total_epochs, int) or total_epochs < 1:
-            raise ConfigError(
-                f"progressive sampler total_epochs must be an integer >= 1, got {total_epochs!r}"
-            )
-        if mode not in ("probability", "exponent"):
-            raise ConfigError(f"progressive sampler mode must be 'probability' or 'exponent', got {mode!r}")
         self.total_epochs = total_epochs
         self.mode = mode
 
