@@ -123,7 +123,7 @@ def test_yaml_errors(tmp_path):
 
 
 def test_save_roundtrip_and_diff(tmp_path):
-    config = load_config(None, ["train.epochs=7", "loss.params.gamma=0.3"])
+    config = load_config(None, ["train.epochs=7", "loss.name=cdt", "loss.params.gamma=0.3"])  # a ce gamma is refused
     save_config(config, tmp_path / "config.yaml")
     again = load_config(tmp_path / "config.yaml")
     assert again == config

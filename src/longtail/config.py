@@ -469,6 +469,23 @@ def validate(config: Config) -> None:
         )
     if sorted(config.optim.milestones) != list(config.optim.milestones):
         raise ConfigError(f"optim.milestones must be increasing, got {config.optim.milestones}")
+    validate_components(config)
+
+
+def validate_components(config: Config) -> None:
+    """Resolve every registered name of the config and check its parameters, building nothing.
+
+    Runs when a config is loaded, so a typo in ``loss.params`` fails before any data is read or
+    anything is written to the run directory (:meth:`longtail.registry.Registry.check`).
+    """
+    from longtail.registry import DATASETS, LOSSES, MODELS, SAMPLERS, SCHEDULES
+
+    DATASETS.check(config.data.name)
+    MODELS.check(config.model.name, config.model.params)
+    LOSSES.check(config.loss.name, config.loss.params)
+    SCHEDULES.check(config.rebalance.name, config.rebalance.params)
+    if config.sampler.name is not None:  # with no name, its params go to the schedule's samplers
+        SAMPLERS.check(config.sampler.name, config.sampler.params)
 
 
 # ---------------------------------------------------------------------------------------------------

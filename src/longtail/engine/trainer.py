@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from longtail.config import Config, save_config
+from longtail.config import Config, save_config, validate
 from longtail.engine import distributed
 from longtail.engine.accel import (
     Accel,
@@ -83,6 +83,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     ``class_counts``, ``fingerprint``, ``timing``, and ``best_on_test_top1`` only when
     ``train.report_best_on_test`` is set.
     """
+    validate(config)  # a Config built in code is checked as a loaded one is, before any data is read
     run = Run(out_dir)
     accel = Accel(
         device=config.runtime.device,
