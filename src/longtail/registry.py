@@ -132,13 +132,18 @@ def _signature(entry: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter],
 
 
 def bind_arguments(
-    entry: Callable[..., Any], where: str, params: dict[str, Any], runtime: Iterable[str] = ()
+    entry: Callable[..., Any],
+    where: str,
+    params: dict[str, Any],
+    runtime: Iterable[str] = (),
+    building: bool = False,
 ) -> dict[str, Any]:
     """``params`` checked against the signature of ``entry`` (a class or function) and its declared types.
 
     ``runtime`` names the arguments the caller supplies when it builds the object (e.g.
-    ``class_counts``): they count as given, and ``params`` must not set them. Returns the checked
-    parameters (ints given for floats become floats); raises a one-line ConfigError naming the fix.
+    ``class_counts``): when checking a config (``building=False``) they count as given and
+    ``params`` must not set them. Returns the checked parameters (ints given for floats become
+    floats); raises a one-line ConfigError naming the fix.
     """
     declared, hints = _signature(entry)
     runtime = tuple(runtime)
@@ -147,7 +152,7 @@ def bind_arguments(
         raise ConfigError(f"{where}: parameters must be a mapping of names to values, got {params!r}")
     checked: dict[str, Any] = {}
     for key, value in params.items():
-        if key in runtime:
+        if key in runtime and not building:
             raise ConfigError(f"{where}: parameter {key!r} is supplied by the engine; remove it from the config")
         if key not in known:
             options = [p for p in known if p not in runtime]
@@ -159,7 +164,7 @@ def bind_arguments(
         except _Mismatch as mismatch:
             raise ConfigError(f"{where} parameter {key} must be {mismatch}, got {value!r}") from None
     empty = inspect.Parameter.empty
-    missing = [p for p in known if declared[p].default is empty and p not in checked and p not in runtime]
+    missing = [p for p in known if declared[p].default is empty and p not in checked and (building or p not in runtime)]
     if missing:
         raise ConfigError(f"{where} needs parameter(s) {', '.join(missing)}; set them in its params")
     if hasattr(entry, "check_params"):
@@ -216,21 +221,19 @@ class Registry:
                 f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._entries))})"
             ) from None
 
-    def bind(self, name: str, params: dict[str, Any], runtime: Iterable[str] = ()) -> dict[str, Any]:
-        """``params`` checked for entry ``name`` (see :func:`bind_arguments`)."""
-        return bind_arguments(self.get(name), f"{self.kind} {name!r}", params, runtime)
-
     def check(self, name: str, params: dict[str, Any] | None = None, runtime: Iterable[str] | None = None) -> None:
         """Validate a name and the parameters a config gives it, without building anything.
 
         ``runtime`` (default: this registry's ``runtime`` names, e.g. ``class_counts``) are the
         arguments supplied at build time. Raises ConfigError.
         """
-        self.bind(name, {} if params is None else params, self.runtime if runtime is None else runtime)
+        runtime = self.runtime if runtime is None else tuple(runtime)
+        bind_arguments(self.get(name), f"{self.kind} {name!r}", {} if params is None else params, runtime)
 
     def create(self, name: str, /, **kwargs: Any) -> Any:
-        """Build entry ``name`` from ``kwargs``, checked as :meth:`bind` checks them."""
-        return self.get(name)(**self.bind(name, kwargs))
+        """Build entry ``name`` from ``kwargs``, checked as :meth:`check` checks a config's parameters
+        (the ``runtime`` arguments are checked against their declared types too)."""
+        return self.get(name)(**bind_arguments(self.get(name), f"{self.kind} {name!r}", kwargs, self.runtime, True))
 
     def summary(self, name: str) -> str:
         """First line of the entry's docstring, for ``longtail list``."""

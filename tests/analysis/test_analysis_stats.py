@@ -12,16 +12,15 @@ from torch import nn
 from longtail.analysis import (
     class_margins,
     classifier_norms,
-    confusion_matrix,
     decision_value_matrix,
     draw_subset_keys,
     example_margins,
     feature_deviation,
-    per_class_accuracy,
     row_normalise,
     tsne_embedding,
 )
 from longtail.errors import LongtailError
+from longtail.metrics import confusion_matrix, per_class_accuracy
 from longtail.models.base import Classifier
 from longtail.models.heads import LinearHead
 
@@ -76,9 +75,9 @@ def test_margins_accuracy_confusion_hand_computed():
     assert margins[:3] == pytest.approx([-0.6, 0.5, -2.4], abs=1e-6)
     preds = logits.argmax(1)
     assert preds.tolist() == [2, 0, 1, 0, 1]
-    assert per_class_accuracy(preds, Y, 4) == [0.5, 1.0, 0.0, None]
+    assert per_class_accuracy(confusion_matrix(Y, preds, 4)) == [0.5, 1.0, 0.0, None]
     expected = torch.tensor([[1, 0, 1, 0], [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]])
-    assert torch.equal(confusion_matrix(preds, Y, 4), expected)
+    assert torch.equal(confusion_matrix(Y, preds, 4), expected)
     torch.testing.assert_close(
         row_normalise(expected)[:, :2],
         torch.tensor([[0.5, 0.0], [0.0, 1.0], [0.5, 0.5], [0.0, 0.0]], dtype=torch.float64),

@@ -1,4 +1,4 @@
-"""The papers' diagnostics: per-class accuracy, classifier norms, feature deviation, decision-value
+"""The papers' diagnostics: classifier norms, feature deviation, decision-value
 matrices, margins, t-SNE (:mod:`.stats`), gathered from a run directory (:mod:`.collect`) and drawn
 into PNGs, ``analysis.json`` and a self-contained ``report.html`` (:mod:`.report`).
 
@@ -13,12 +13,10 @@ from longtail.analysis.stats import (
     class_margins,
     class_sizes,
     classifier_norms,
-    confusion_matrix,
     decision_value_matrix,
     draw_subset_keys,
     example_margins,
     feature_deviation,
-    per_class_accuracy,
     row_normalise,
     sample_per_class,
     tsne_embedding,
@@ -29,12 +27,10 @@ __all__ = [
     "class_margins",
     "class_sizes",
     "classifier_norms",
-    "confusion_matrix",
     "decision_value_matrix",
     "draw_subset_keys",
     "example_margins",
     "feature_deviation",
-    "per_class_accuracy",
     "row_normalise",
     "sample_per_class",
     "tsne_embedding",

@@ -22,13 +22,12 @@ from longtail.analysis.stats import (
     class_margins,
     class_sizes,
     classifier_norms,
-    confusion_matrix,
     decision_value_matrix,
     feature_deviation,
-    per_class_accuracy,
     tsne_embedding,
 )
 from longtail.errors import LongtailError
+from longtail.metrics import confusion_matrix, per_class_accuracy
 
 
 @dataclass
@@ -95,8 +94,9 @@ def analyze_outputs(
     dv_train = decision_value_matrix(train_dv_f, train.labels, dv_w)
     dv_test = decision_value_matrix(test_dv_f, test.labels, dv_w)
     test_correct = int((test_pred == test.labels).sum())
-    train_acc = per_class_accuracy(train_pred, train.labels, C)
-    test_acc = per_class_accuracy(test_pred, test.labels, C)
+    train_confusion = confusion_matrix(train.labels, train_pred, C)
+    test_confusion = confusion_matrix(test.labels, test_pred, C)
+    train_acc, test_acc = per_class_accuracy(train_confusion), per_class_accuracy(test_confusion)
     train_sizes = class_sizes(train.labels, C).tolist()
     test_sizes = class_sizes(test.labels, C).tolist()
     deviation = feature_deviation(
@@ -131,8 +131,8 @@ def analyze_outputs(
         },
         "decision_values": {"train": dv_train.tolist(), "test": dv_test.tolist()} if full else None,
         "confusion": {
-            "train": confusion_matrix(train_pred, train.labels, C).tolist(),
-            "test": confusion_matrix(test_pred, test.labels, C).tolist(),
+            "train": train_confusion.tolist(),
+            "test": test_confusion.tolist(),
         }
         if full
         else None,
@@ -155,8 +155,8 @@ def epoch_statistics(train: Outputs, test: Outputs, weight: torch.Tensor, rounds
     """The per-class statistics plotted along epochs (CDT Figure 7) for one snapshot."""
     C = int(weight.shape[0])
     return {
-        "train_accuracy": per_class_accuracy(train.logits.argmax(1), train.labels, C),
-        "test_accuracy": per_class_accuracy(test.logits.argmax(1), test.labels, C),
+        "train_accuracy": per_class_accuracy(confusion_matrix(train.labels, train.logits.argmax(1), C)),
+        "test_accuracy": per_class_accuracy(confusion_matrix(test.labels, test.logits.argmax(1), C)),
         "classifier_norms": classifier_norms(weight).tolist(),
         "feature_deviation": feature_deviation(
             train.features, train.labels, test.features, test.labels, num_classes=C, rounds=rounds, seed=seed

@@ -35,28 +35,9 @@ def class_sizes(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(_as_long(labels), minlength=num_classes)[:num_classes]
 
 
-def per_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[float | None]:
-    """acc(c) = |{i : y_i = c, ŷ_i = c}| / |{i : y_i = c}|; ``None`` for a class with no examples.
-
-    CDT paper Figure 3 (a, b): per-class training and test accuracy.
-    """
-    preds, labels = _as_long(preds), _as_long(labels)
-    totals = class_sizes(labels, num_classes)
-    correct = torch.bincount(labels[preds == labels], minlength=num_classes)[:num_classes]
-    acc = correct.double() / totals.clamp(min=1).double()
-    return _to_optional_list(acc, totals > 0)
-
-
 def classifier_norms(weight: torch.Tensor) -> torch.Tensor:
     """‖w_c‖₂ for each row of the classifier matrix W [C, D] → float64 [C] (CDT paper Figure 3 (c))."""
     return torch.linalg.vector_norm(weight.detach().double(), dim=1)
-
-
-def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Counts M[c, c'] = |{i : y_i = c, ŷ_i = c'}| (rows true label, columns prediction), int64 [C, C]."""
-    preds, labels = _as_long(preds), _as_long(labels)
-    flat = labels * num_classes + preds
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def row_normalise(matrix: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from longtail.metrics.classification import (
     EvalAccumulator,
+    balanced_accuracy,
     classification_report,
     confusion_matrix,
     group_accuracies,
@@ -12,6 +13,7 @@ from longtail.metrics.classification import (
 
 __all__ = [
     "EvalAccumulator",
+    "balanced_accuracy",
     "classification_report",
     "confusion_matrix",
     "group_accuracies",

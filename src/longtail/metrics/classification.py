@@ -1,5 +1,8 @@
 """Classification metrics from a confusion matrix: top-1/top-5, per-class and shot-group accuracy.
 
+The one place metrics are computed (training evaluation, ``longtail eval``, post-hoc tuning,
+analysis). Arguments always come in the order ``(targets, predictions)``, as in scikit-learn.
+
 Everything is computed from integer counts, so sharded evaluation is exact: each rank counts its
 own (disjoint, unpadded) part of the test set and the counts are summed (SPEC §6).
 
@@ -23,8 +26,8 @@ import torch
 
 
 def confusion_matrix(targets: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """int64 [C, C] counts, rows = true class, columns = predicted class."""
-    index = targets.to(torch.int64) * num_classes + predictions.to(torch.int64)
+    """int64 [C, C] counts M[c, c'] = |{i : y_i = c, ŷ_i = c'}| (rows true class, columns predicted)."""
+    index = targets.reshape(-1).to(torch.int64) * num_classes + predictions.reshape(-1).to(torch.int64)
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
@@ -41,6 +44,15 @@ def per_class_accuracy(confusion: torch.Tensor) -> list[float | None]:
     totals = confusion.sum(dim=1)
     correct = confusion.diagonal()
     return [None if t == 0 else float(c / t) for c, t in zip(correct.tolist(), totals.tolist())]
+
+
+def balanced_accuracy(targets: torch.Tensor, predictions: torch.Tensor, num_classes: int | None = None) -> float:
+    """Mean over the classes present in ``targets`` of the per-class accuracy (recall)."""
+    targets, predictions = targets.long().cpu(), predictions.long().cpu()
+    if num_classes is None:
+        num_classes = int(max(int(targets.max()), int(predictions.max()))) + 1
+    measured = [a for a in per_class_accuracy(confusion_matrix(targets, predictions, num_classes)) if a is not None]
+    return sum(measured) / len(measured)
 
 
 def shot_groups(class_counts: Sequence[int], many_threshold: int = 100, few_threshold: int = 20) -> dict[str, list[int]]:

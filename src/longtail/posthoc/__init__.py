@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from longtail.posthoc.base import (
     PosthocRule,
-    balanced_accuracy,
     head_bias,
     head_logits,
     head_weight,
@@ -26,7 +25,6 @@ __all__ = [
     "NearestClassMean",
     "PosthocRule",
     "TauNorm",
-    "balanced_accuracy",
     "head_bias",
     "head_logits",
     "head_weight",

@@ -21,19 +21,9 @@ import torch
 from torch import nn
 
 from longtail.errors import ConfigError, DataError
+from longtail.metrics import balanced_accuracy
+from longtail.rebalance.weights import as_class_counts
 from longtail.registry import POSTHOC
-
-
-def as_counts(class_counts: Any) -> torch.Tensor:
-    """Class counts as a float64 [C] tensor (validated: 1-D, non-negative)."""
-    counts = torch.as_tensor(class_counts, dtype=torch.float64).detach().cpu()
-    if counts.dim() != 1 or counts.numel() == 0:
-        raise DataError(
-            f"class_counts must be a non-empty list of per-class counts, got shape {tuple(counts.shape)}"
-        )
-    if bool((counts < 0).any()) or not bool(torch.isfinite(counts).all()):
-        raise DataError("class_counts must be finite and >= 0; pass the training split's class counts")
-    return counts
 
 
 def head_weight(head: Any) -> torch.Tensor:
@@ -71,17 +61,6 @@ def head_logits(features: torch.Tensor, head: Any) -> torch.Tensor:
         return logits if bias is None else logits + bias.to(features)
 
 
-def balanced_accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over the classes present in ``labels`` of the per-class accuracy (recall)."""
-    labels = labels.long().cpu()
-    predictions = predictions.long().cpu()
-    size = int(max(int(labels.max()), int(predictions.max()))) + 1
-    totals = torch.bincount(labels, minlength=size).double()
-    correct = torch.bincount(labels[predictions == labels], minlength=size).double()
-    present = totals > 0
-    return float((correct[present] / totals[present]).mean())
-
-
 class PosthocRule:
     """A decision rule applied to frozen features after training (SPEC §4).
 
@@ -104,7 +83,7 @@ class PosthocRule:
         self, train_features: torch.Tensor, train_labels: torch.Tensor, head: Any, class_counts: Any
     ) -> PosthocRule:
         """Store/learn what the rule needs from the training features, labels, head and class counts."""
-        counts = as_counts(class_counts)
+        counts = as_class_counts(class_counts, positive=False)
         features, labels = _check_features(train_features, train_labels, counts.numel())
         if head is not None and self.needs_head:
             weight = head_weight(head)
@@ -218,7 +197,7 @@ def tune(
         table.append(
             {
                 "param": float(value),
-                "balanced_accuracy": balanced_accuracy(predictions, heldout_labels),
+                "balanced_accuracy": balanced_accuracy(heldout_labels, predictions),
                 "accuracy": float((predictions.cpu() == heldout_labels).double().mean()),
             }
         )

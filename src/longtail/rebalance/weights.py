@@ -18,11 +18,13 @@ from longtail.errors import ConfigError
 __all__ = ["as_class_counts", "inverse_power_weights", "effective_number_weights", "normalise_to_sum_c"]
 
 
-def as_class_counts(class_counts: Sequence[float] | torch.Tensor) -> torch.Tensor:
+def as_class_counts(class_counts: Sequence[float] | torch.Tensor, positive: bool = True) -> torch.Tensor:
     """Validate training class counts and return them as a float64 CPU tensor [C].
 
-    Raises :class:`~longtail.errors.ConfigError` unless the counts are a non-empty 1-D list of
-    finite numbers > 0 (a class with no training example has no defined weight, margin or prior).
+    The one check of class counts (losses, schedules, post-hoc rules). Raises
+    :class:`~longtail.errors.ConfigError` unless the counts are a non-empty 1-D list of finite
+    numbers > 0 (a class with no training example has no defined weight, margin or prior);
+    ``positive=False`` also accepts empty classes (0), for post-hoc rules that can skip them.
     """
     try:
         counts = torch.as_tensor(class_counts, dtype=torch.float64).detach().cpu().clone()
@@ -34,11 +36,11 @@ def as_class_counts(class_counts: Sequence[float] | torch.Tensor) -> torch.Tenso
         raise ConfigError(
             f"class_counts must be a non-empty 1-D list (one count per class), got shape {tuple(counts.shape)}"
         )
-    if not torch.isfinite(counts).all() or (counts <= 0).any():
-        bad = [i for i, v in enumerate(counts.tolist()) if not math.isfinite(v) or v <= 0]
+    bad = [i for i, v in enumerate(counts.tolist()) if not math.isfinite(v) or v < 0 or (positive and v == 0)]
+    if bad:
         raise ConfigError(
-            f"class_counts must all be > 0; classes {bad[:10]} have {[counts[i].item() for i in bad[:10]]} "
-            "(drop empty classes or fix the counts)"
+            f"class_counts must all be {'> 0' if positive else '>= 0'}; classes {bad[:10]} have "
+            f"{[counts[i].item() for i in bad[:10]]} (drop empty classes or fix the counts)"
         )
     return counts
 

@@ -258,12 +258,13 @@ def load_features(run_dir: Path) -> Features:
 
 def heldout_balanced_accuracy(features: Features) -> float:
     """Balanced accuracy of the model's own logits on the held-out split (for tuning training γ)."""
-    from longtail.posthoc.base import balanced_accuracy, head_logits
+    from longtail.metrics import balanced_accuracy
+    from longtail.posthoc.base import head_logits
 
     if features.heldout is None:
         raise ConfigError("the run has no held-out split; set data.heldout_per_class > 0 in its config")
     f, y = features.heldout
-    return balanced_accuracy(head_logits(f, features.head).argmax(1), y)
+    return balanced_accuracy(y, head_logits(f, features.head).argmax(1))
 
 
 PosthocFn = Callable[[Path, str, "float | None", bool], dict[str, Any]]
