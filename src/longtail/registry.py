@@ -43,7 +43,9 @@ class Range:
         lower = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
         if self.lt is None:
             return lower
-        return f"in [{self.ge:g}, {self.lt:g})" if self.ge is not None else f"< {self.lt:g}"
+        if self.ge is None and self.gt is None:
+            return f"< {self.lt:g}"
+        return f"in [{self.ge:g}, {self.lt:g})" if self.ge is not None else f"in ({self.gt:g}, {self.lt:g})"
 
 
 # Declared kinds of parameter used across the registered constructors; the registry checks them.
