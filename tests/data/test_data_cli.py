@@ -200,7 +200,8 @@ def test_unknown_dataset(capsys):
         ["cifar-10"],
         "unknown data set 'cifar-10'",
         "did you mean 'cifar10'",
-        "known: cifar10, cifar100, fashion-mnist, imagefolder, imdb, inaturalist2018, mnist, tiny-imagenet",
+        "known: cifar10, cifar100, fashion-mnist, imagefolder, imagenet-lt, imdb, inaturalist2017, "
+        "inaturalist2018, inaturalist2019, listfile, mnist, places-lt, tiny-imagenet",
     )
 
 

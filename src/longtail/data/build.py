@@ -61,6 +61,8 @@ def build_longtail(
     test_distribution: str | Sequence[float] | None = None,
     n_max: int | None = None,
     with_test: bool = True,
+    train_list: str | None = None,
+    test_list: str | None = None,
 ) -> LongTailData:
     """Read data set ``name`` and make its long-tailed training set.
 
@@ -72,6 +74,8 @@ def build_longtail(
        appendix B.6; 0 = none);
     4. the test split, balanced, or following ``test_distribution`` (class proportions, or
        ``"train"`` for the training distribution; LDAM appendix C.5).
+
+    ``train_list`` / ``test_list``: split files of list-file sets (see :func:`load_split`).
     """
     info = dataset_info(name)
     if profile != "none":
@@ -83,7 +87,8 @@ def build_longtail(
     if heldout_per_class < 0:
         raise ConfigError(f"held-out examples per class must be >= 0, got {heldout_per_class}")
 
-    full_train = load_split(name, root, train=True)
+    lists = {"train_list": train_list, "test_list": test_list}
+    full_train = load_split(name, root, train=True, **lists)
     num_classes = full_train.num_classes
     available = full_train.class_counts()
     if profile == "none":
@@ -101,7 +106,7 @@ def build_longtail(
 
     test = test_indices = None
     if with_test:
-        test = load_split(name, root, train=False)
+        test = load_split(name, root, train=False, **lists)
         if test_distribution is not None:
             if isinstance(test_distribution, str):
                 if test_distribution == "uniform":

@@ -51,6 +51,7 @@ class DatasetInfo:
     loader: Callable[[Path, bool], Split] = field(repr=False)
     downloadable: bool = False
     description: str = ""
+    takes_lists: bool = False  # reads split files: data.train_list / data.test_list apply
 
 
 def _info(name: str, loader: Callable[[Path, bool], Split], **kw) -> DatasetInfo:
@@ -174,6 +175,109 @@ def inaturalist2018() -> DatasetInfo:
     )
 
 
+@register_dataset("inaturalist2017")
+def inaturalist2017() -> DatasetInfo:
+    """iNaturalist 2017: 5,089 naturally long-tailed species, streamed from JPEG files (224×224)."""
+    from longtail.data.inaturalist import load_inaturalist2017
+
+    return _info(
+        "inaturalist2017",
+        load_inaturalist2017,
+        num_classes=5089,
+        image_size=224,
+        channels=3,
+        mean=INAT_MEAN,
+        std=INAT_STD,
+        default_root=data_home() / "inaturalist2017",
+        kind="stream",
+    )
+
+
+@register_dataset("inaturalist2019")
+def inaturalist2019() -> DatasetInfo:
+    """iNaturalist 2019: 1,010 naturally long-tailed species, streamed from JPEG files (224×224)."""
+    from longtail.data.inaturalist import load_inaturalist2019
+
+    return _info(
+        "inaturalist2019",
+        load_inaturalist2019,
+        num_classes=1010,
+        image_size=224,
+        channels=3,
+        mean=INAT_MEAN,
+        std=INAT_STD,
+        default_root=data_home() / "inaturalist2019",
+        kind="stream",
+    )
+
+
+def _load_imagenet_lt(root: Path, train: bool, train_list: str | None = None, test_list: str | None = None) -> Split:
+    """ImageNet-LT (Liu et al. 2019): 1,000 classes, 115,846 training images (1,280 … 5 per class)."""
+    from longtail.data.listfile import load_lt_benchmark
+
+    return load_lt_benchmark("imagenet-lt", root, train, train_list, test_list)
+
+
+def _load_places_lt(root: Path, train: bool, train_list: str | None = None, test_list: str | None = None) -> Split:
+    """Places-LT (Liu et al. 2019): 365 scene classes, 62,500 training images (4,980 … 5 per class)."""
+    from longtail.data.listfile import load_lt_benchmark
+
+    return load_lt_benchmark("places-lt", root, train, train_list, test_list)
+
+
+@register_dataset("imagenet-lt")
+def imagenet_lt() -> DatasetInfo:
+    """ImageNet-LT: 1,000 classes, 115,846 train / 50,000 test images; ImageNet root + published lists."""
+    return _info(
+        "imagenet-lt",
+        _load_imagenet_lt,
+        num_classes=1000,
+        image_size=224,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=data_home() / "imagenet",
+        kind="stream",
+        takes_lists=True,
+    )
+
+
+@register_dataset("places-lt")
+def places_lt() -> DatasetInfo:
+    """Places-LT: 365 scene classes, 62,500 train / 36,500 test images; Places365 root + published lists."""
+    return _info(
+        "places-lt",
+        _load_places_lt,
+        num_classes=365,
+        image_size=224,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=data_home() / "places365",
+        kind="stream",
+        takes_lists=True,
+    )
+
+
+@register_dataset("listfile")
+def listfile() -> DatasetInfo:
+    """Your images listed in split files: ROOT + 'relative/path label' lines or a path,label CSV."""
+    from longtail.data.listfile import load_listfile
+
+    return _info(
+        "listfile",
+        load_listfile,
+        num_classes=None,
+        image_size=224,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=None,
+        kind="stream",
+        takes_lists=True,
+    )
+
+
 @register_dataset("imagefolder")
 def imagefolder() -> DatasetInfo:
     """Any root/<class>/<image> folder (train/ and val/ or test/ inside), streamed (224×224)."""
@@ -254,7 +358,23 @@ def resolve_root(name: str, root: str | Path | None) -> Path:
     return path
 
 
-def load_split(name: str, root: str | Path | None, train: bool) -> Split:
-    """Read the training (``train=True``) or test split of data set ``name`` from ``root``."""
+def load_split(
+    name: str,
+    root: str | Path | None,
+    train: bool,
+    train_list: str | None = None,
+    test_list: str | None = None,
+) -> Split:
+    """Read the training (``train=True``) or test split of data set ``name`` from ``root``.
+
+    ``train_list`` / ``test_list`` (split files, for the list-file sets: ``listfile``,
+    ``imagenet-lt``, ``places-lt``) override the data set's default file names.
+    """
     info = dataset_info(name)
-    return info.loader(resolve_root(name, root), train)
+    lists = {k: v for k, v in (("train_list", train_list), ("test_list", test_list)) if v is not None}
+    if lists and not info.takes_lists:
+        raise DataError(
+            f"data.{next(iter(lists))} applies to list-file data sets (listfile, imagenet-lt, places-lt), "
+            f"not {name!r}; remove it"
+        )
+    return info.loader(resolve_root(name, root), train, **lists)

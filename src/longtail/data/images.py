@@ -17,12 +17,17 @@ def is_image_file(name: str) -> bool:
 
 def open_rgb(path: str | Path):  # -> PIL.Image.Image
     """Open and fully decode ``path`` as an RGB Pillow image; DataError if it cannot be decoded."""
+    return open_image(path, "RGB")
+
+
+def open_image(path: str | Path, mode: str = "RGB"):  # -> PIL.Image.Image
+    """Open and fully decode ``path`` as a Pillow image in ``mode`` (``RGB`` or ``L`` = grey)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.load()  # decode now: truncated files fail here, not later in a worker
-            return image.convert("RGB")
+            return image.convert(mode)
     except FileNotFoundError:
         raise DataError(f"missing image file {path}; the data set folder is incomplete") from None
     except (OSError, SyntaxError, ValueError) as error:

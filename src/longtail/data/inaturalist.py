@@ -1,6 +1,8 @@
-"""iNaturalist 2018 (Van Horn et al.): 437,513 training / 24,426 validation images of 8,142 species.
+"""iNaturalist 2017, 2018 and 2019 (Van Horn et al.), COCO-style JSON annotation files.
 
-``train2018.json`` / ``val2018.json`` are COCO-style: ``images`` (``id``, ``file_name`` relative
+2018: 437,513 training / 24,426 validation images of 8,142 species (``train2018.json`` /
+``val2018.json``); 2017: 579,184 / 95,986 of 5,089 (``train2017.json`` / ``val2017.json``); 2019:
+265,213 / 3,030 of 1,010 (``train2019.json`` / ``val2019.json``). The files share one schema: ``images`` (``id``, ``file_name`` relative
 to the root), ``annotations`` (``image_id``, ``category_id``) and ``categories`` (``id``,
 ``name``). The validation set serves as the test set (LDAM and CDT papers). Images are streamed.
 """
@@ -18,10 +20,25 @@ from longtail.errors import DataError
 
 def load_inaturalist2018(root: str | Path, train: bool) -> Split:
     """iNaturalist 2018 from its COCO-style JSON files; labels are the category ids."""
+    return load_inaturalist(root, train, 2018)
+
+
+def load_inaturalist2017(root: str | Path, train: bool) -> Split:
+    """iNaturalist 2017 from its COCO-style JSON files; labels are the category ids."""
+    return load_inaturalist(root, train, 2017)
+
+
+def load_inaturalist2019(root: str | Path, train: bool) -> Split:
+    """iNaturalist 2019 from its COCO-style JSON files; labels are the category ids."""
+    return load_inaturalist(root, train, 2019)
+
+
+def load_inaturalist(root: str | Path, train: bool, year: int) -> Split:
+    """iNaturalist ``year`` from ``train<year>.json`` / ``val<year>.json``; labels are the category ids."""
     root = Path(root)
-    path = root / ("train2018.json" if train else "val2018.json")
+    path = root / (f"train{year}.json" if train else f"val{year}.json")
     if not path.is_file():
-        raise DataError(f"missing iNaturalist file {path}; pass --root to the folder holding train2018.json")
+        raise DataError(f"missing iNaturalist file {path}; pass --root to the folder holding train{year}.json")
     try:
         with path.open("rb") as handle:
             meta = json.load(handle)

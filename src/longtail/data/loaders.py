@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from longtail.data.augment import BatchAugment
-from longtail.data.images import open_rgb
+from longtail.data.images import open_image
 from longtail.errors import DataError
 
 
@@ -109,12 +109,19 @@ class TensorLoader(_EpochPosition):
 
 
 class StreamTransform:
-    """Per-image transform of a Pillow image to uint8 ``[3, size, size]``.
+    """Per-image transform of a Pillow image to uint8 ``[channels, size, size]``.
 
-    Training: random-resized crop (area fraction U(scale), log-aspect U(log ratio), 10 tries then
-    a centre crop — torchvision's ``RandomResizedCrop``) and a horizontal flip with probability ½.
-    Evaluation: resize the shorter side to ``size · 256/224`` and take the centre ``size × size``.
+    Training, by ``mode``: ``random-resized-crop`` (area fraction U(scale), log-aspect U(log
+    ratio), 10 tries then a centre crop — torchvision's ``RandomResizedCrop``); ``resize-crop``
+    (resize to R×R, R = round(size · resize_ratio) — 256 for 224 —, then a uniform random size×size
+    crop; CDT appendix A.4); ``pad-crop`` (:func:`~longtail.data.geometry.fit_square` to size×size,
+    zero-pad ``pad``, random size×size crop: the CIFAR recipe, same offsets law as ``BatchAugment``);
+    each followed by a horizontal flip with probability ½ when ``flip``.
+    Evaluation: ``pad-crop`` — ``fit_square`` only; otherwise resize the shorter side to
+    ``size · resize_ratio`` and take the centre ``size × size``.
     """
+
+    MODES = ("random-resized-crop", "resize-crop", "pad-crop")
 
     def __init__(
         self,
@@ -125,10 +132,22 @@ class StreamTransform:
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
         resize_ratio: float = 256 / 224,
+        *,
+        mode: str = "random-resized-crop",
+        pad: int = 4,
+        flip: bool = True,
+        channels: int = 3,
     ) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"unknown stream transform {mode!r}; use one of {', '.join(self.MODES)}")
         self.size, self.train = int(size), bool(train)
         self.mean, self.std = tuple(mean), tuple(std)
         self.scale, self.ratio, self.resize_ratio = scale, ratio, resize_ratio
+        self.mode, self.pad, self.flip, self.channels = mode, int(pad), bool(flip), int(channels)
+
+    @property
+    def pil_mode(self) -> str:
+        return "L" if self.channels == 1 else "RGB"
 
     def crop_box(self, width: int, height: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) of the random-resized crop."""
@@ -156,11 +175,33 @@ class StreamTransform:
     def __call__(self, image: Any, rng: np.random.Generator) -> np.ndarray:
         from PIL import Image
 
+        from longtail.data.geometry import fit_square, to_chw
+
         size = self.size
+        if image.mode != self.pil_mode:
+            image = image.convert(self.pil_mode)
+        if self.mode == "pad-crop":
+            array = to_chw(fit_square(image, size))
+            if not self.train:
+                return array
+            p = self.pad
+            if p > 0:
+                dy, dx = int(rng.integers(0, 2 * p + 1)), int(rng.integers(0, 2 * p + 1))
+                padded = np.pad(array, ((0, 0), (p, p), (p, p)))
+                array = padded[:, dy : dy + size, dx : dx + size]
+            if self.flip and rng.random() < 0.5:
+                array = array[:, :, ::-1]
+            return np.ascontiguousarray(array)
         if self.train:
-            box = self.crop_box(image.width, image.height, rng)
-            image = image.resize((size, size), Image.BILINEAR, box=box)
-            if rng.random() < 0.5:
+            if self.mode == "resize-crop":
+                side = int(round(size * self.resize_ratio))
+                image = image.resize((side, side), Image.BILINEAR)
+                top, left = int(rng.integers(0, side - size + 1)), int(rng.integers(0, side - size + 1))
+                image = image.crop((left, top, left + size, top + size))
+            else:
+                box = self.crop_box(image.width, image.height, rng)
+                image = image.resize((size, size), Image.BILINEAR, box=box)
+            if self.flip and rng.random() < 0.5:
                 image = image.transpose(Image.FLIP_LEFT_RIGHT)
         else:
             short = int(round(size * self.resize_ratio))
@@ -169,7 +210,7 @@ class StreamTransform:
             image = image.resize((new_w, new_h), Image.BILINEAR)
             left, top = (new_w - size) // 2, (new_h - size) // 2
             image = image.crop((left, top, left + size, top + size))
-        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
+        return to_chw(image)
 
 
 class _FileDataset(torch.utils.data.Dataset):
@@ -184,7 +225,8 @@ class _FileDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> tuple[np.ndarray, int]:
         index, epoch, position = key
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, epoch, position])))
-        return self.transform(open_rgb(self.paths[index]), rng), int(self.labels[index])
+        image = open_image(self.paths[index], self.transform.pil_mode)
+        return self.transform(image, rng), int(self.labels[index])
 
 
 class _BatchKeys:

@@ -23,6 +23,21 @@ class Classifier(nn.Module):
         self.head = head
         self.feature_dim = feature_dim
         self.num_classes = num_classes
+        self.backbone_frozen = False
+
+    def freeze_backbone(self) -> None:
+        """Backbone parameters stop learning; its batch norms keep their running statistics (the
+        backbone stays in eval mode under ``train()``), so the features are exactly fixed."""
+        self.backbone_frozen = True
+        for parameter in self.backbone.parameters():
+            parameter.requires_grad_(False)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> Classifier:
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone(x, *args, **kwargs).float()
