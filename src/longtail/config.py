@@ -53,6 +53,26 @@ class DataConfig:
     pad: int = 4  # pad-and-crop padding in pixels (0 = no crop)
     flip: bool = True  # random horizontal flip
     workers: int = 4  # decoding processes for streamed (image-file) data sets
+    # List-file sets (listfile, imagenet-lt, places-lt): split files of 'relative/path label' lines or a
+    # path,label CSV, relative to data.root (or absolute); null = the set's default file names.
+    train_list: str | None = None
+    test_list: str | None = None
+    # Image geometry and statistics (null = the data set's own). image_size: side S of the square
+    # network input (image-file sets; each image is resized/cropped to S×S, an S×S image is kept as is).
+    image_size: int | None = None
+    channels: int | None = None  # 1 (grey) or 3 (RGB): images are converted when decoded
+    # per-channel mean / std of pixel/255; "auto" = computed once on the training subset, stored in the run
+    # (data_stats.json) and reused on resume
+    mean: list[float] | str | None = None
+    std: list[float] | str | None = None
+    # pad-crop (pad by data.pad, random S×S crop, flip: CIFAR), random-resized-crop (ImageNet),
+    # resize-crop (resize to (S·256/224)², random S×S crop, flip: CDT A.4), auto = pad-crop for in-memory
+    # sets and images of side <= 64, random-resized-crop above
+    train_transform: str = "auto"
+    # image-file sets: decode once into the uint8 in-memory path (batched augmentation, pad-crop only);
+    # auto = when the decoded images fit data.memory_budget_mb, true = required, false = always stream
+    in_memory: bool | str = "auto"
+    memory_budget_mb: int = 4096
     # Text data sets only (IMDB): the vocabulary is built on the long-tailed training subset.
     max_len: int = 400  # keep the first max_len tokens of each text (longer ones are truncated)
     min_freq: int = 1  # a token enters the vocabulary if it occurs at least this often in training
@@ -66,6 +86,11 @@ class ModelConfig:
     name: str = "resnet32"  # registered model (``longtail list models``)
     head: str = "linear"  # classifier head: "linear" or "normed-linear" (cosine logits, LDAM)
     params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments, e.g. {in_channels: 1}
+    # start from saved weights: a longtail run directory or checkpoint, or a torchvision-style ResNet
+    # state dict (read with weights_only=True; backbone keys must all match, the head is loaded when its
+    # shape matches). Applied at the start of a fresh run only.
+    init_from: str | None = None
+    freeze: str = "none"  # "backbone": only the head learns, backbone batch norms keep their statistics
 
 
 @dataclass
@@ -196,6 +221,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step", "none"),
     "data.class_order": ("natural", "reversed", "permuted"),
     "model.head": ("linear", "normed-linear"),
+    "model.freeze": ("none", "backbone"),
+    "data.train_transform": ("auto", "pad-crop", "random-resized-crop", "resize-crop"),
     "optim.name": ("sgd", "adam"),
     "optim.schedule": ("multistep", "cosine", "constant"),
     "optim.step_every": ("epoch", "iteration"),
@@ -460,6 +487,7 @@ def validate(config: Config) -> None:
     if config.data.n_max is not None and (isinstance(config.data.n_max, bool) or config.data.n_max < 1):
         raise ConfigError(f"data.n_max must be a positive integer or null (the original's smallest class), "
                           f"got {config.data.n_max}")
+    _validate_geometry(config)
     if config.data.imbalance_ratio < 1:
         raise ConfigError(f"data.imbalance_ratio must be >= 1 (N_max / N_min), got {config.data.imbalance_ratio}")
     if config.eval.few_threshold > config.eval.many_threshold:
@@ -486,6 +514,29 @@ def validate_components(config: Config) -> None:
     SCHEDULES.check(config.rebalance.name, config.rebalance.params)
     if config.sampler.name is not None:  # with no name, its params go to the schedule's samplers
         SAMPLERS.check(config.sampler.name, config.sampler.params)
+
+
+def _validate_geometry(config: Config) -> None:
+    data = config.data
+    if isinstance(data.in_memory, str) and data.in_memory != "auto":
+        raise ConfigError(f"config key 'data.in_memory' is {data.in_memory!r}; choose true, false or auto")
+    if data.image_size is not None and data.image_size < 1:
+        raise ConfigError(f"data.image_size must be a positive number of pixels or null, got {data.image_size}")
+    if data.channels is not None and data.channels not in (1, 3):
+        raise ConfigError(f"data.channels must be 1 (grey), 3 (RGB) or null, got {data.channels}")
+    if data.memory_budget_mb < 0:
+        raise ConfigError(f"data.memory_budget_mb must be >= 0, got {data.memory_budget_mb}")
+    for key in ("mean", "std"):
+        value = getattr(data, key)
+        if isinstance(value, str) and value != "auto":
+            raise ConfigError(f"data.{key} is {value!r}; give a list with one number per channel (e.g. [0.5]), auto or null")
+        if isinstance(value, list):
+            if data.channels is not None and len(value) != data.channels:
+                raise ConfigError(f"data.{key} has {len(value)} values for data.channels={data.channels}")
+            if key == "std" and any(v <= 0 for v in value):
+                raise ConfigError(f"data.std values must be > 0, got {value}")
+    if isinstance(data.mean, list) and isinstance(data.std, list) and len(data.mean) != len(data.std):
+        raise ConfigError(f"data.mean has {len(data.mean)} values, data.std {len(data.std)}; give one per channel")
 
 
 # ---------------------------------------------------------------------------------------------------

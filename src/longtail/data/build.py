@@ -40,7 +40,7 @@ class LongTailData:
 # The keyword arguments of build_longtail read from a config's ``data`` section (or from ``longtail data``'s
 # arguments, which bear the same names).
 SECTION_KEYS = ("root", "profile", "imbalance_ratio", "minority_fraction", "seed", "class_order",
-                "heldout_per_class", "test_distribution", "n_max")
+                "heldout_per_class", "test_distribution", "n_max", "train_list", "test_list")
 
 
 def build_from(section: Any, **overrides: Any) -> LongTailData:

@@ -13,15 +13,18 @@ comes from the re-balancing schedule (``SAMPLERS.create``) and is sharded over d
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from longtail.config import Config
 from longtail.engine.distributed import DistInfo
-from longtail.errors import ConfigError
+from longtail.errors import ConfigError, DataError
 
 
 @dataclass
@@ -34,6 +37,7 @@ class EvalData:
     workers: int = 0
     channels_last: bool = False
     ids: torch.Tensor | None = None  # text sets: int64 [N, L] token ids of the split
+    transform: str = "random-resized-crop"  # the run's training transform (pad-crop evaluates at S×S as is)
 
     def __len__(self) -> int:
         return len(self.split)
@@ -55,7 +59,11 @@ class EvalData:
         if self.split.images is not None:
             normalise = BatchAugment(self.info.mean, self.info.std, pad=0, flip=False)
             return iter(TensorLoader(self.split.images[indices], labels, batch_size, None, normalise, self.device))
-        transform = StreamTransform(self.info.image_size, train=False, mean=self.info.mean, std=self.info.std)
+        transform = StreamTransform(
+            self.info.image_size, train=False, mean=self.info.mean, std=self.info.std,
+            mode="pad-crop" if self.transform == "pad-crop" else "random-resized-crop",
+            channels=self.info.channels or 3,
+        )
         paths = [self.split.paths[i] for i in indices.tolist()]
         return iter(StreamingLoader(paths, labels, batch_size, None, transform, self.workers, device=self.device))
 
@@ -77,9 +85,17 @@ class EpochLoader:
 class TrainData:
     """The built long-tailed data of a run and its loaders."""
 
-    def __init__(self, config: Config, dist: DistInfo, device: torch.device, data: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        dist: DistInfo,
+        device: torch.device,
+        data: Any = None,
+        run_dir: str | Path | None = None,
+    ) -> None:
         """``data``: an already built :class:`~longtail.data.build.LongTailData` (e.g. the speed benchmark's
-        synthetic set); by default the one ``config.data`` describes is built."""
+        synthetic set); by default the one ``config.data`` describes is built. ``run_dir``: a run whose
+        ``data_stats.json`` is reused for ``data.mean``/``data.std`` = auto."""
         from longtail.data.build import build_from
 
         cfg = config.data
@@ -87,7 +103,9 @@ class TrainData:
         self.dist = dist
         self.device = device
         self.data = data if data is not None else build_from(cfg)
-        self.info = self.data.info
+        stored = read_data_stats(run_dir) if run_dir is not None else None
+        self.info, self.geometry = resolve_geometry(cfg, self.data, stored)
+        self.data.info = self.info
         self.vocab: Any = None
         ids: dict[str, torch.Tensor | None] = {"train": None, "heldout": None, "test": None}
         if self.info.kind == "text":
@@ -111,18 +129,19 @@ class TrainData:
         if self.data.train.images is not None:
             from longtail.data.augment import BatchAugment
 
-            pad, flip = (cfg.pad, cfg.flip) if cfg.augment else (0, False)
+            pad, flip = (cfg.pad, cfg.flip) if cfg.augment else (0, False)  # pad-crop: the one batched transform
             self.augment = BatchAugment(self.info.mean, self.info.std, pad=pad, flip=flip, seed=config.train.seed)
         self._loaders: dict[str, Any] = {}
         self._current: tuple[dict[str, Any], EpochLoader] | None = None
         channels_last = config.runtime.channels_last
-        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"])
+        mode = self.geometry.get("train_transform", "random-resized-crop")
+        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"], mode)
         self.heldout = (
-            EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last, ids["heldout"])
+            EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last, ids["heldout"], mode)
             if self.data.heldout is not None
             else None
         )
-        self.train_eval = EvalData(self.data.train, self.info, device, cfg.workers, channels_last, ids["train"])
+        self.train_eval = EvalData(self.data.train, self.info, device, cfg.workers, channels_last, ids["train"], mode)
 
     # --- what the trainer reads ---------------------------------------------------------------------
     @property
@@ -186,7 +205,11 @@ class TrainData:
             return TensorLoader(self.train_ids, train.labels, self.batch_per_rank, sampler, None, self.device, drop_last)
         if train.images is not None:
             return TensorLoader(train.images, train.labels, self.batch_per_rank, sampler, self.augment, self.device, drop_last)
-        transform = StreamTransform(self.info.image_size, train=self.config.data.augment, mean=self.info.mean, std=self.info.std)
+        cfg = self.config.data
+        transform = StreamTransform(
+            self.info.image_size, train=cfg.augment, mean=self.info.mean, std=self.info.std,
+            mode=self.geometry["train_transform"], pad=cfg.pad, flip=cfg.flip, channels=self.info.channels or 3,
+        )
         return StreamingLoader(
             train.paths, train.labels, self.batch_per_rank, sampler, transform, self.config.data.workers,
             drop_last=drop_last, seed=self.config.train.seed, device=self.device,
@@ -216,5 +239,109 @@ class TrainData:
             self.augment.load_state_dict(state["augment"])
 
 
-def build_data(config: Config, dist: DistInfo, device: torch.device) -> TrainData:
-    return TrainData(config, dist, device)
+def build_data(
+    config: Config, dist: DistInfo, device: torch.device, run_dir: str | Path | None = None
+) -> TrainData:
+    return TrainData(config, dist, device, run_dir=run_dir)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Image geometry and statistics (longtail.data.geometry)
+# ---------------------------------------------------------------------------------------------------
+
+DATA_STATS_FILE = "data_stats.json"
+
+
+def read_data_stats(run_dir: str | Path) -> dict[str, Any] | None:
+    """The ``data_stats.json`` of a run (mean/std computed for ``data.mean``/``data.std`` = auto), or None."""
+    path = Path(run_dir) / DATA_STATS_FILE
+    if not path.is_file():
+        return None
+    try:
+        stats = json.loads(path.read_text())
+    except ValueError as error:
+        raise DataError(f"{path} is not valid JSON ({error}); delete it to recompute the statistics") from None
+    if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+        raise DataError(f"{path} has no 'mean' and 'std'; delete it to recompute the statistics")
+    return stats
+
+
+def write_data_stats(run_dir: str | Path, stats: dict[str, Any]) -> None:
+    path = Path(run_dir) / DATA_STATS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(stats, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def resolve_geometry(cfg: Any, data: Any, stored: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """The data set's info with the run's image size, channels, mean and std, and what was decided.
+
+    Decodes image-file sets into memory when ``data.in_memory`` says so (``data.train`` etc. are
+    replaced by their decoded splits). ``stored``: a run's ``data_stats.json``, reused for ``auto``
+    statistics when it was computed at the same size and channel count (so a resumed run normalises
+    exactly as before).
+    """
+    from longtail.data import geometry as geo
+
+    info = data.info
+    if info.kind == "text":
+        return info, {}
+    images = data.train.images
+    native_channels = int(images.shape[1]) if images is not None else (info.channels or 3)
+    channels = cfg.channels or native_channels
+    if images is not None:
+        size = int(images.shape[-1])
+        if cfg.image_size is not None and cfg.image_size != size:
+            raise ConfigError(
+                f"data.image_size={cfg.image_size}: {info.name} is held in memory at {size}×{size}; "
+                "remove the key (image sizes apply to image-file sets)"
+            )
+        if channels != native_channels:
+            for name in ("train", "heldout", "test"):
+                split = getattr(data, name)
+                if split is not None:
+                    split.images = geo.convert_channels(split.images, channels)
+    else:
+        size = int(cfg.image_size or info.image_size or 224)
+    transform = geo.resolve_transform(cfg.train_transform, info.kind, size)
+    geometry: dict[str, Any] = {"image_size": size, "channels": channels, "train_transform": transform}
+    if info.kind == "tensor":
+        if transform != "pad-crop":
+            raise ConfigError(
+                f"data.train_transform={transform}: {info.name} is held in memory, where the augmentation "
+                "is batched pad-crop; use pad-crop or auto"
+            )
+        geometry.update(in_memory=True, in_memory_reason="tensor data set")
+    else:
+        splits = [s for s in (data.train, data.heldout, data.test) if s is not None]
+        nbytes = geo.decoded_bytes([len(s) for s in splits], size, channels)
+        in_memory, reason = geo.decide_in_memory(cfg.in_memory, transform, nbytes, cfg.memory_budget_mb)
+        geometry.update(in_memory=in_memory, in_memory_reason=reason)
+        if in_memory:
+            for name in ("train", "heldout", "test"):
+                split = getattr(data, name)
+                if split is not None:
+                    setattr(data, name, geo.decode_split(split, size, channels))
+    mean = geo.default_stats(info.mean, channels)
+    std = geo.default_stats(info.std, channels)
+    if "auto" in (cfg.mean, cfg.std):
+        reusable = (
+            stored is not None and stored.get("image_size") == size and stored.get("channels") == channels
+            and len(stored["mean"]) == channels
+        )
+        stats = stored if reusable else geo.compute_stats(data.train, size, channels)
+        geometry["stats"] = stats
+        if cfg.mean == "auto":
+            mean = tuple(float(v) for v in stats["mean"])
+        if cfg.std == "auto":
+            std = tuple(float(v) for v in stats["std"])
+    for key, value in (("mean", cfg.mean), ("std", cfg.std)):
+        if isinstance(value, list):
+            if len(value) != channels:
+                raise ConfigError(f"data.{key} has {len(value)} values; the images have {channels} channels")
+            if key == "mean":
+                mean = tuple(value)
+            else:
+                std = tuple(value)
+    geometry.update(mean=list(mean), std=list(std))
+    return dataclasses.replace(info, image_size=size, channels=channels, mean=mean, std=std), geometry

@@ -97,7 +97,7 @@ class Run:
         accel = Accel(device=device or config.runtime.device, channels_last=config.runtime.channels_last,
                       precision=precision or config.runtime.precision)
         apply_allocator(config.runtime.allocator, accel.torch_device)
-        data = TrainData(config, DistInfo(), accel.torch_device)
+        data = TrainData(config, DistInfo(), accel.torch_device, run_dir=run.root)  # data_stats.json (mean/std auto)
         if data.fingerprint != state["fingerprint"]:
             raise DataError(
                 f"the data built from {run.root}'s config (training subset {data.fingerprint}) is not what "

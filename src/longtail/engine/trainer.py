@@ -52,7 +52,7 @@ from longtail.engine.accel import (
     resolve_compile,
 )
 from longtail.engine.checkpoint import Checkpointer, latest_checkpoint, remove_temp_files
-from longtail.engine.data import TrainData, build_data
+from longtail.engine.data import TrainData, build_data, write_data_stats
 from longtail.engine.evaluate import evaluate
 from longtail.engine.optim import build_optimizer, learning_rate, set_lr
 from longtail.engine.run import Run
@@ -101,11 +101,22 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     seed = config.train.seed
 
     # --- 1. data --------------------------------------------------------------------------------
-    data = build_data(config, dist, device)
+    # (a resumed run reuses the data statistics it stored: data.mean/std = auto)
+    data = build_data(config, dist, device, run_dir=run.root if resume else None)
     class_counts = data.class_counts
 
-    # --- 2. model (initialisation drawn from train.seed) ----------------------------------------
+    # --- 2. model (initialisation drawn from train.seed; or model.init_from on a fresh start) ----
     model = build_model(config, data)
+    if config.model.init_from and not (resume and latest_checkpoint(run.checkpoints) is not None):
+        from longtail.models.pretrained import load_init
+
+        init_report = load_init(model, config.model.init_from)
+    else:
+        init_report = None
+    if config.model.freeze != "none":
+        from longtail.models.pretrained import freeze
+
+        freeze(model, config.model.freeze)
     if dist.enabled:
         model = distributed.convert_batchnorm(model, device)
     prepare_model(model, accel)
@@ -131,6 +142,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         save_config(config, run.config_path)
         if getattr(data, "vocab", None) is not None:  # text sets: the table the ids refer to
             data.vocab.save(run.vocab)
+        if "stats" in getattr(data, "geometry", {}):  # data.mean/std = auto: computed once, kept with the run
+            write_data_stats(run.root, data.geometry["stats"])
         MetricsLog(run.metrics).truncate_after(start_epoch)
     distributed.barrier(dist)
 
@@ -145,6 +158,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
     if start_epoch > 0:
         progress.message(f"resuming {run.root} after epoch {start_epoch}/{epochs}")
+    if init_report is not None:
+        progress.message(init_report.message(config.model.init_from))
     if accel.compile:
         progress.message(f"torch.compile on ({compile_reason}); the first steps of each batch shape compile")
 
