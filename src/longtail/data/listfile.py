@@ -15,6 +15,7 @@ be read is a :class:`DataError` naming the file and the line number. Images are 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import torch
@@ -23,9 +24,8 @@ from longtail.data.split import Split
 from longtail.errors import DataError
 
 
-def _resolve(root: Path, relative: str) -> str:
-    path = Path(relative)
-    return str(path if path.is_absolute() else root / path)
+def _resolve(root: str, relative: str) -> str:
+    return relative if os.path.isabs(relative) else os.path.join(root, relative)
 
 
 def _class_names(paths: list[str], labels: list[int], num_classes: int) -> list[str]:
@@ -33,7 +33,7 @@ def _class_names(paths: list[str], labels: list[int], num_classes: int) -> list[
     one folder name (``train/n01440764/…`` → ``n01440764``), else after its index."""
     folders: dict[int, set[str]] = {}
     for path, label in zip(paths, labels):
-        folders.setdefault(label, set()).add(Path(path).parent.name)
+        folders.setdefault(label, set()).add(os.path.basename(os.path.dirname(path)))
     names = []
     for c in range(num_classes):
         found = folders.get(c, set())
@@ -61,6 +61,7 @@ def read_list_file(path: str | Path, root: str | Path, classes: list[str] | None
     path, root = Path(path), Path(root)
     if path.suffix.lower() == ".csv":
         return read_csv_file(path, root, classes)
+    base = str(root)
     paths: list[str] = []
     labels: list[int] = []
     for number, line in enumerate(_open_text(path).splitlines(), 1):
@@ -77,7 +78,7 @@ def read_list_file(path: str | Path, root: str | Path, classes: list[str] | None
         if label < 0 or (classes is not None and label >= len(classes)):
             bound = f"0..{len(classes) - 1}" if classes is not None else ">= 0"
             raise DataError(f"{path} line {number}: label {label} outside the class range {bound}")
-        paths.append(_resolve(root, name))
+        paths.append(_resolve(base, name))
         labels.append(label)
     if not paths:
         raise DataError(f"list file {path} names no image; expected 'relative/path label' lines")
@@ -112,6 +113,7 @@ def read_csv_file(path: str | Path, root: str | Path, classes: list[str] | None 
         None if all(text.isdigit() for _, _, text in entries) else sorted({text for _, _, text in entries})
     )
     index = {name: i for i, name in enumerate(names)} if names is not None else {}
+    base = str(root)
     paths: list[str] = []
     labels: list[int] = []
     for number, name, text in entries:
@@ -123,7 +125,7 @@ def read_csv_file(path: str | Path, root: str | Path, classes: list[str] | None 
                 raise DataError(f"{path} line {number}: label {label} outside the class range 0..{len(names) - 1}")
         else:
             raise DataError(f"{path} line {number}: label {text!r} is not one of the {len(index)} training classes")
-        paths.append(_resolve(root, name))
+        paths.append(_resolve(base, name))
         labels.append(label)
     if names is None:
         names = _class_names(paths, labels, max(labels) + 1)
