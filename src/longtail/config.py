@@ -90,6 +90,7 @@ class ModelConfig:
     # state dict (read with weights_only=True; backbone keys must all match, the head is loaded when its
     # shape matches). Applied at the start of a fresh run only.
     init_from: str | None = None
+    init_head: bool = True  # also load the head from init_from (when shapes match); false = fresh head (cRT)
     freeze: str = "none"  # "backbone": only the head learns, backbone batch norms keep their statistics
 
 

@@ -233,6 +233,11 @@ def test_init_from_a_run_round_trips_and_freeze_backbone(folder, tmp_path):
     saved = _model_state(tmp_path / "first")
     assert report.source == "longtail" and report.head_skipped == []
     assert all(torch.equal(model.state_dict()[k], saved[k]) for k in saved)
+    fresh = create_model("resnet32", num_classes=3, seed=5)
+    head_before = fresh.head.weight.detach().clone()
+    assert load_init(fresh, tmp_path / "first", head=False).head_skipped == ["head.weight", "head.bias"]
+    assert torch.equal(fresh.head.weight, head_before)
+    assert torch.equal(fresh.backbone.conv1.weight, saved["backbone.conv1.weight"])
 
     # classifier re-training from that run: the backbone (weights and BN statistics) does not move
     raw = config_for(folder)

@@ -159,7 +159,39 @@ def roots(tmp_path_factory) -> dict[str, Path]:
         "tiny-imagenet": _write_tiny_imagenet(base / "tiny", per_class=TINY_PER_CLASS),
         "inaturalist2018": WRITERS.write_inaturalist(base / "inat", counts=(8, 4, 2)),
         "imdb": _write_imdb(base / "imdb"),
+        "imagenet-lt": _write_lt_lists(base / "imagenet-lt", "ImageNet_LT"),
+        "places-lt": _write_lt_lists(base / "places-lt", "Places_LT"),
     }
+
+
+LT_TINY_COUNTS = (8, 4, 2)  # training images per class of the tiny ImageNet-LT / Places-LT trees
+
+
+def _write_lt_lists(root: Path, prefix: str) -> Path:
+    """An image root with <prefix>_train.txt / <prefix>_test.txt split files (the published layout,
+    3 classes); the benchmarks' line counts are scaled down by :func:`_tiny_lt_counts`."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for split, counts in (("train", LT_TINY_COUNTS), ("test", (2, 2, 2))):
+        lines = []
+        for c, n in enumerate(counts):
+            for i in range(n):
+                rel = f"{split}/class{c}/{i}.JPEG"
+                WRITERS.write_image(root / rel, rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), "JPEG")
+                lines.append(f"{rel} {c}")
+        (root / f"{prefix}_{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _tiny_lt_counts(monkeypatch):
+    from longtail.data import listfile
+
+    for name in ("imagenet-lt", "places-lt"):
+        spec = dict(listfile.LT_BENCHMARKS[name], num_classes=3,
+                    lines={"train": sum(LT_TINY_COUNTS), "val": 6, "test": 6})
+        monkeypatch.setitem(listfile.LT_BENCHMARKS, name, spec)
 
 
 def _write_tiny_imagenet(root: Path, per_class: int, wnids=("n01443537", "n01629819", "n01641577", "n01644900")) -> Path:
@@ -192,7 +224,7 @@ def _write_imdb(root: Path) -> Path:
 
 def _tiny_overrides(path: Path, root: Path) -> list[str]:
     config = load_config(path)
-    batch = 2 if config.model.name == "resnet50" else 4
+    batch = 2 if config.model.name in LARGE_MODELS else 4
     overrides = [f"data.root={root}", f"optim.batch_size={batch}", "data.workers=0", "runtime.device=cpu",
                  "runtime.channels_last=false"]
     if config.data.profile != "none":
@@ -204,7 +236,12 @@ def _tiny_overrides(path: Path, root: Path) -> list[str]:
         overrides.append(f"data.n_max={min(config.data.n_max, TINY_PER_CLASS)}")
     if config.data.name == "imdb":
         overrides.append("data.max_len=50")
+    if config.data.name in ("imagenet-lt", "places-lt"):
+        overrides.append("data.image_size=32")  # ResNeXt-50 / ResNet-152 at 224 are too slow for a test step
     return overrides
+
+
+LARGE_MODELS = ("resnet50", "resnet152", "resnext50_32x4d")
 
 
 GROUPS: dict[tuple[str, str], list[Path]] = defaultdict(list)
@@ -280,7 +317,7 @@ def _step_imdb_config(path: Path, root: Path) -> None:
 def test_build_every_config_and_step(group: tuple[str, str], roots: dict[str, Path]):
     """All configs of a (data set, model) group build (data, model, loss, schedule at the first and
     last epoch); each distinct method file (e.g. ``ldam-drw.yaml``, ``cdt.300ep.yaml``) takes one
-    training step in one of its settings, except on ResNet-50 where one config steps."""
+    training step in one of its settings, except on ResNet-50/152 and ResNeXt-50 where one config steps."""
     dataset, model_name = group
     paths = GROUPS[group]
     root = roots[dataset]
@@ -289,7 +326,7 @@ def test_build_every_config_and_step(group: tuple[str, str], roots: dict[str, Pa
         if dataset == "imdb":
             _step_imdb_config(path, root)
             continue
-        take_step = path.name not in stepped and not (model_name == "resnet50" and stepped)
+        take_step = path.name not in stepped and not (model_name in LARGE_MODELS and stepped)
         _step_image_config(path, root, take_step)
         if take_step:
             stepped.add(path.name)
@@ -298,5 +335,6 @@ def test_build_every_config_and_step(group: tuple[str, str], roots: dict[str, Pa
 
 def test_groups_cover_every_config():
     assert sum(len(v) for v in GROUPS.values()) == len(MINE)
-    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "inaturalist2018", "imdb"}
+    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "inaturalist2018", "imdb",
+                                      "imagenet-lt", "places-lt"}
     assert math.isclose(sum(1 for p in MINE if "-heldout" in p.name) / len(MINE), 0.2, abs_tol=0.15)

@@ -110,7 +110,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     if config.model.init_from and not (resume and latest_checkpoint(run.checkpoints) is not None):
         from longtail.models.pretrained import load_init
 
-        init_report = load_init(model, config.model.init_from)
+        init_report = load_init(model, config.model.init_from, head=config.model.init_head)
     else:
         init_report = None
     if config.model.freeze != "none":

@@ -40,7 +40,7 @@ class InitReport:
     def message(self, path: str | Path) -> str:
         text = f"model.init_from: {len(self.loaded)} tensors from {path} ({self.source} layout)"
         if self.head_skipped:
-            text += f"; head kept at its initialisation ({', '.join(self.head_skipped)}: absent or another shape)"
+            text += f"; head kept at its initialisation ({', '.join(self.head_skipped)})"
         return text
 
 
@@ -84,8 +84,10 @@ def _state_dict(raw: dict[str, Any], path: Path) -> tuple[dict[str, torch.Tensor
     return mapped, "torchvision"
 
 
-def load_init(model: nn.Module, path: str | Path) -> InitReport:
-    """Load the weights at ``path`` into ``model`` (see the module docstring); returns the report."""
+def load_init(model: nn.Module, path: str | Path, head: bool = True) -> InitReport:
+    """Load the weights at ``path`` into ``model`` (see the module docstring); returns the report.
+
+    ``head=False`` loads the backbone only (classifier re-training re-initialises the head)."""
     path = Path(path).expanduser()
     state, source = _state_dict(_read(path), path)
     own = model.state_dict()
@@ -109,7 +111,7 @@ def load_init(model: nn.Module, path: str | Path) -> InitReport:
     loadable: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.startswith("head."):
-            if key in own and own[key].shape == value.shape:
+            if head and key in own and own[key].shape == value.shape:
                 loadable[key] = value
             else:
                 report.head_skipped.append(key)
