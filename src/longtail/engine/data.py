@@ -1,5 +1,10 @@
 """The engine's view of the data layer: build the long-tailed splits and make per-epoch loaders.
 
+Image geometry and statistics (``data.image_size``, ``channels``, ``mean``/``std`` incl. ``auto``,
+``train_transform``, ``in_memory``) are resolved by :func:`resolve_geometry`
+(:mod:`longtail.data.geometry`); image-file sets that fit the memory budget with the pad-crop
+transform are decoded once and then take the in-memory path below.
+
 In-memory image sets (CIFAR, (Fashion-)MNIST, Tiny-ImageNet) use
 :class:`~longtail.data.loaders.TensorLoader` with a :class:`~longtail.data.augment.BatchAugment`
 whose generator is re-seeded from ``(train.seed, epoch)`` at each epoch start; streamed sets
