@@ -5,9 +5,8 @@ vs streamed from the PNG files (Pillow per image, the same pad-crop per image).
 
 Writes a folder of N 32×32 PNGs (10 classes, ρ = 10 counts) to a temp dir, then for each path
 measures (a) the loader alone: one epoch of batches of 128, no model; (b) training: ResNet-32,
-batch 128, fp32, ``fit`` for the given epochs, images/s of the last epoch's training (its
-``seconds`` minus nothing: eval runs only after the last epoch and on 100 test images). Prints one
-line per path and the ratio.
+batch 128, fp32, ``fit`` for the given epochs, images/s of the last epoch (its ``seconds``, which
+include the one evaluation, on 100 test images). Prints one line per path and the ratios.
 """
 
 from __future__ import annotations

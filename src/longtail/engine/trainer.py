@@ -158,6 +158,11 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
     if start_epoch > 0:
         progress.message(f"resuming {run.root} after epoch {start_epoch}/{epochs}")
+    geometry = getattr(data, "geometry", {})
+    if geometry and data.info.kind == "stream":  # image-file sets: say how the images are fed
+        where = "decoded once into memory" if geometry["in_memory"] else "streamed"
+        progress.message(f"data: {geometry['image_size']}×{geometry['image_size']}×{geometry['channels']}, "
+                         f"{geometry['train_transform']}, {where} ({geometry['in_memory_reason']})")
     if init_report is not None:
         progress.message(init_report.message(config.model.init_from))
     if accel.compile:
