@@ -183,6 +183,52 @@ A.4, after Cui et al.); weight decay 1e-4 as Cui et al. Augmentation: resize, ra
 horizontal flip. DRW switches on at epoch 60: the LDAM paper does not state it for iNaturalist (our
 choice: the second decay, leaving a third of training re-weighted).""",
 )
+# ImageNet-LT / Places-LT (Liu et al. 2019): the decoupling recipe (Kang et al., ICLR 2020, the
+# classifier-balancing configs; SPEC §10). Neither seed paper reports them.
+_LT_EVAL = {"every": 10, "batch_size": 256, "many_threshold": 100, "few_threshold": 20}
+IMAGENET_LT = Family(
+    name="imagenet-lt", base="imagenet-lt.yaml", dataset="imagenet-lt", heldout=10, drw_start=60,
+    cdt_gamma={"": 0.1},
+    body={
+        "data": {"name": "imagenet-lt", "profile": "none", "image_size": 224,
+                 "train_transform": "random-resized-crop", "workers": 8},
+        "model": {"name": "resnext50_32x4d", "head": "linear", "params": {"stem": "imagenet"}},
+        "optim": {"name": "sgd", "lr": 0.2, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 512,
+                  "warmup_epochs": 0, "schedule": "cosine", "min_lr": 0.0},
+        "train": {"epochs": 90},
+        "eval": _LT_EVAL,
+    },
+    comment="""ImageNet-LT (Liu et al., CVPR 2019): 1,000 classes, 115,846 training images (1,280 ... 5 per
+class), tested on 50,000 ImageNet validation images. data.root = the ImageNet image root holding the
+published split files ImageNet_LT_train.txt / ImageNet_LT_test.txt (counts checked when read).
+
+Decoupling recipe (Kang et al., ICLR 2020, classifier-balancing configs; SPEC §10): ResNeXt-50 32x4d
+from scratch, 90 epochs, batch 512, SGD lr 0.2 momentum 0.9 wd 5e-4, cosine to 0, no warm-up.
+Augmentation: random-resized crop 224 + flip (their colour jitter is not applied). DRW from epoch 60
+(two thirds, as our iNaturalist config) is our choice; shot groups: many > 100, few < 20.""",
+)
+PLACES_LT = Family(
+    name="places-lt", base="places-lt.yaml", dataset="places-lt", heldout=10, drw_start=20,
+    cdt_gamma={"": 0.1},
+    body={
+        "data": {"name": "places-lt", "profile": "none", "image_size": 224,
+                 "train_transform": "random-resized-crop", "workers": 8},
+        "model": {"name": "resnet152", "head": "linear", "params": {"stem": "imagenet"},
+                  "init_from": "pretrained/resnet152-imagenet.pth"},
+        "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 256,
+                  "warmup_epochs": 0, "schedule": "multistep", "milestones": [10, 20], "gamma": 0.1},
+        "train": {"epochs": 30},
+        "eval": {**_LT_EVAL, "every": 5},
+    },
+    comment="""Places-LT (Liu et al., CVPR 2019): 365 scene classes, 62,500 training images (4,980 ... 5 per
+class), tested on 36,500 Places365 validation images. data.root = the Places365 image root holding the
+published split files Places_LT_train.txt / Places_LT_test.txt (counts checked when read).
+
+Decoupling recipe (Kang et al., ICLR 2020; SPEC §10): an ImageNet-pretrained ResNet-152 fine-tuned for
+30 epochs, batch 256. model.init_from = torchvision's ImageNet ResNet-152 state dict (you bring the
+file; read weights-only, keys mapped, its 1,000-class fc left out). lr 0.01, x0.1 at epochs 10 and 20,
+wd 5e-4 are our choices (not in SPEC §10); DRW from epoch 20. Shot groups: many > 100, few < 20.""",
+)
 IMDB = Family(
     name="imdb", base="imdb.yaml", dataset="imdb", heldout=0, drw_start=15, cdt_gamma={},
     body={
@@ -230,6 +276,8 @@ def settings() -> list[Setting]:
         out.append(Setting(TINY, f"{profile}{ratio}", profile, float(ratio), _counts_comment(TINY, profile, ratio)))
     out.append(Setting(INAT, "", "none", 1.0, "iNaturalist 2018 as shipped (naturally long-tailed)."))
     out.append(Setting(IMDB, "", "step", 10.0, "IMDB with 90% of negative training reviews removed."))
+    out.append(Setting(IMAGENET_LT, "", "none", 1.0, "ImageNet-LT as published (naturally long-tailed)."))
+    out.append(Setting(PLACES_LT, "", "none", 1.0, "Places-LT as published (naturally long-tailed)."))
     return out
 
 
@@ -273,16 +321,24 @@ def _cdt_comment(setting: Setting) -> str:
     else:
         ranges = {"cifar10": "[0, 0.4]", "cifar100": "[0, 0.2]", "tiny-imagenet": "[0, 0.2]",
                   "inaturalist2018": "[0, 0.1]"}
+        if setting.family.dataset not in ranges:  # ImageNet-LT / Places-LT: not in the CDT paper
+            return (f"gamma = {gamma} from epoch {DEFERRED_CDT[setting.family.name]} (half-way, as the "
+                    "iNaturalist config); neither seed paper reports this data set — to be tuned on a held-out "
+                    "split.")
         why = (f"gamma = {gamma} is a starting point inside the paper's range {ranges[setting.family.dataset]}; "
                "the paper does not print it — to be tuned on the held-out split (cdt-heldout.yaml).")
     return why
 
 
+DEFERRED_CDT = {"inaturalist2018": 45, "imagenet-lt": 45, "places-lt": 15}  # family → CDT start epoch
+
+
 def _cdt_body(setting: Setting, start: int) -> dict[str, Any]:
-    if setting.family is INAT:
+    if setting.family.name in DEFERRED_CDT:
         return {
             "loss": {"name": "cdt", "params": {"gamma": 0.0}},
-            "rebalance": {"name": "deferred-cdt", "params": {"start_epoch": 45, "gamma": _cdt_gamma(setting)}},
+            "rebalance": {"name": "deferred-cdt", "params": {"start_epoch": DEFERRED_CDT[setting.family.name],
+                                                             "gamma": _cdt_gamma(setting)}},
         }
     return {"loss": {"name": "cdt", "params": {"gamma": _cdt_gamma(setting)}}}
 

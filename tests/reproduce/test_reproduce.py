@@ -53,8 +53,8 @@ def test_every_training_config_feeds_some_row():
     used |= {row.tune.heldout_config for rows in TABLES.values() for row in rows if row.tune}
     for path in CONFIGS.rglob("*.yaml"):
         rel = str(path.relative_to(CONFIGS))
-        if rel.startswith(("_base/", "fashion-mnist-lt/", "fashion-mnist-lt-500/")) or path.name.startswith("_") or path.name.count(".") > 1:
-            continue  # bases, the engine's benchmark, variants (a.paper.yaml / a.300ep.yaml)
+        if rel.startswith(("_base/", "fashion-mnist-lt/", "fashion-mnist-lt-500/", "classifier-retraining/")) or path.name.startswith("_") or path.name.count(".") > 1:
+            continue  # bases, the engine's benchmark, second stages of another run, variants (a.paper.yaml / a.300ep.yaml)
         assert rel in used, f"configs/{rel} is not used by any table row"
 
 
@@ -106,9 +106,12 @@ def test_every_row_has_a_paper_number_or_is_a_known_gap():
             for metric in row.metrics:
                 if paper_number(table, row.setting, row.method, row.posthoc, metric) is None:
                     missing.append((table, row.setting, row.method))
-    # the paper leaves these cells empty ('-'): focal and CB at ρ=200 in CDT Table 7
+    # the paper leaves these cells empty ('-'): focal and CB at ρ=200 in CDT Table 7; neither seed paper
+    # reports ImageNet-LT / Places-LT (only ERM, cRT, τ-norm, LWS on ImageNet-LT have a source, Kang et al.)
     assert sorted(set(missing)) == sorted({("cdt-table7", f"{d}-step200", m) for d in ("cifar10", "cifar100")
-                                           for m in ("focal", "cb")})
+                                           for m in ("focal", "cb")}
+                                          | {("imagenet-lt", "imagenet-lt", m) for m in ("ldam-drw", "cdt")}
+                                          | {("places-lt", "places-lt", m) for m in ("erm", "ldam-drw", "cdt")})
 
 
 def test_each_table_is_declared_once_with_its_numbers_and_configs():
@@ -404,3 +407,23 @@ def test_cdt_table5_features_vs_classifiers_end_to_end(tmp_path_factory):
     assert results[2].per_seed[0]["top1"] == pytest.approx(100 * on_balanced["top1"])
     text = runner.markdown_table("cdt-table5", results, [0])
     assert "| cifar10-exp100 | balanced/imbalanced + cRT |" in text and "| 82.20 |" in text
+
+
+def test_imagenet_lt_and_places_lt_tables_name_their_sources():
+    """Each published number names its source; cells without one show "—" (neither seed paper
+    reports these benchmarks)."""
+    from longtail.reproduce.runner import RowResult, markdown_table
+
+    assert paper_number("imagenet-lt", "imagenet-lt", "erm") == 44.4  # Kang et al. 2020, "Joint"
+    assert paper_number("imagenet-lt", "imagenet-lt", "erm", "crt") == 49.6
+    assert paper_number("imagenet-lt", "imagenet-lt", "erm", "tau-norm") == 49.4
+    assert paper_number("imagenet-lt", "imagenet-lt", "erm", "lws") == 49.9
+    assert paper_number("imagenet-lt", "imagenet-lt", "ldam-drw") is None
+    assert all(paper_number("places-lt", "places-lt", r.method, r.posthoc) is None for r in TABLES["places-lt"])
+    assert "Kang et al., ICLR 2020" in TABLES["imagenet-lt"].source
+    text = markdown_table("imagenet-lt", [RowResult(r) for r in TABLES["imagenet-lt"]], [0])
+    assert "Paper numbers: Kang et al., ICLR 2020" in text
+    lines = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| imagenet-lt")}
+    assert "| 49.90 |" in lines["ERM + LWS"] and lines["LDAM-DRW"].split("|")[4].strip() == "—"
+    assert {r.config for r in TABLES["places-lt"]} == {"places-lt/erm.yaml", "places-lt/ldam-drw.yaml",
+                                                        "places-lt/cdt.yaml", "places-lt/erm-heldout.yaml"}

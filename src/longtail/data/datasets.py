@@ -280,7 +280,7 @@ def listfile() -> DatasetInfo:
 
 @register_dataset("imagefolder")
 def imagefolder() -> DatasetInfo:
-    """Any root/<class>/<image> folder (train/ and val/ or test/ inside), streamed (224×224)."""
+    """Any root/<class>/<image> folder (train/ and val/ or test/ inside), any image size (data.image_size)."""
     from longtail.data.imagefolder import load_imagefolder
 
     return _info(

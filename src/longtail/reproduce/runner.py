@@ -35,7 +35,7 @@ from typing import Any
 
 from longtail.engine.summary import mean_std
 from longtail.errors import ConfigError, LongtailError
-from longtail.reproduce.tables import TABLE_TITLES, Row, paper_number, table_rows, variant_path
+from longtail.reproduce.tables import TABLE_TITLES, TABLES, Row, paper_number, table_rows, variant_path
 
 DEFAULT_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
@@ -477,8 +477,9 @@ def markdown_table(table: str, results: Sequence[RowResult], seeds: Sequence[int
         name = "top-1" if m == "top1" else "top-5"
         header += [f"ours {name} (%)", f"paper {name} (%)"]
     header += ["budget", "seeds", "notes"]
+    source = f"Paper numbers: {TABLES[table].source}; — = no published number. " if table in TABLES else ""
     lines = [f"### {TABLE_TITLES.get(table, table)}", "",
-             f"Ours: last epoch, mean ± sample std over seeds {','.join(map(str, seeds))}; accuracy in % on the "
+             f"{source}Ours: last epoch, mean ± sample std over seeds {','.join(map(str, seeds))}; accuracy in % on the "
              "balanced test set. Post-hoc parameters chosen on the held-out split, never on the test set.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for res in results:

@@ -12,7 +12,8 @@ evaluates the run of its config with that rule, its parameter chosen on the run'
 
 Table ids: ``ldam-table1`` (IMDB), ``ldam-table2`` (CIFAR), ``ldam-table3`` (iNaturalist),
 ``ldam-tiny`` (Tiny-ImageNet, LDAM appendix C.2 as quoted by the CDT paper), ``cdt-table2`` …
-``cdt-table9``. Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+``cdt-table9``; ``imagenet-lt`` and ``places-lt`` (not in either paper: the decoupling recipe, each
+published number naming its source, "—" where there is none). Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
 Margin Loss", NeurIPS 2019; CDT = Ye et al., "Identifying and Compensating for Feature Deviation in
 Imbalanced Deep Learning". Every number was checked cell by cell against the two papers' texts.
 """
@@ -96,7 +97,7 @@ METHOD_LABELS = {
     "cb-focal": "CB-Focal", "cb": "CB", "hg-drs": "HG-DRS", "ldam-hg-drs": "LDAM-HG-DRS", "m-drw": "M-DRW",
     "ldam-drw": "LDAM-DRW", "erm-drw": "ERM-DRW", "rs": "RS", "rw": "RW", "cdt": "CDT",
 }
-POSTHOC_LABELS = {"tau-norm": "‖w‖^τ", "nc-tau": "N_c^τ", "ncm": "NCM", "crt": "cRT"}
+POSTHOC_LABELS = {"tau-norm": "‖w‖^τ", "nc-tau": "N_c^τ", "ncm": "NCM", "crt": "cRT", "lws": "LWS"}
 
 _FAMILY = {"cifar10": "cifar10-lt", "cifar100": "cifar100-lt", "tiny-imagenet": "tiny-imagenet-lt"}
 
@@ -166,6 +167,12 @@ _T9 = {  # setting: (tuned key, grid, {posthoc: (test-selected, held-out-selecte
     "inaturalist2018": ("rebalance.params.gamma", (0.025, 0.05, 0.075, 0.1), {None: (63.69, 63.40),
                                                                               NC: (63.84, 63.40)}),
 }
+
+# --- ImageNet-LT / Places-LT (Liu et al., CVPR 2019) with the decoupling recipe (SPEC §10) -------------
+# Neither seed paper reports them. ERM = the decoupling paper's "Joint"; cRT, tau-norm and LWS are its
+# classifier-learning rows, here post-hoc rules on the ERM run's features (tau chosen on held-out images).
+_LT_CELLS = ("erm", "ldam-drw", "cdt", ("erm", "crt"), ("erm", TAU), ("erm", "lws"))
+_KANG_IMAGENET_LT = {"erm": 44.4, ("erm", "crt"): 49.6, ("erm", TAU): 49.4, ("erm", "lws"): 49.9}
 
 DECLARED: tuple[Table, ...] = (
     Table("ldam-table1", "LDAM paper, Table 1: IMDB (90% of negative reviews removed), 2-layer BiLSTM",
@@ -304,6 +311,15 @@ DECLARED: tuple[Table, ...] = (
                        f"(the paper's number with them chosen on the test set: {on_test})",
                   tune=Tune(key, values, config_for(setting, "cdt", heldout=True)))
               for setting, (key, values, cells) in _T9.items() for posthoc, (on_test, heldout) in cells.items())),
+    Table("imagenet-lt", "ImageNet-LT (Liu et al. 2019), ResNeXt-50 32x4d, decoupling recipe",
+          "Kang et al., ICLR 2020 (Decoupling Representation and Classifier), ImageNet-LT ResNeXt-50, 'All' "
+          "top-1 accuracy %: the Classifier-learning table of the authors' classifier-balancing README (Joint "
+          "= ERM, cRT, Tau-normalization, LWS); LDAM-DRW and CDT: no published number (—)", rows=grid(
+              "imagenet-lt", ["imagenet-lt"], {cell: (_KANG_IMAGENET_LT.get(cell),) for cell in _LT_CELLS})),
+    Table("places-lt", "Places-LT (Liu et al. 2019), ImageNet-pretrained ResNet-152, decoupling recipe",
+          "no published number transcribed (—): neither seed paper reports Places-LT; Kang et al., ICLR 2020 "
+          "report it (ResNet-152) but their numbers are not checked into this table", rows=grid(
+              "places-lt", ["places-lt"], {cell: (None,) for cell in _LT_CELLS})),
 )
 
 TABLES: dict[str, Table] = {table.id: table for table in DECLARED}
