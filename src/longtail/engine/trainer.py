@@ -53,7 +53,7 @@ from longtail.engine.accel import (
 )
 from longtail.engine.checkpoint import Checkpointer, latest_checkpoint, remove_temp_files
 from longtail.engine.data import TrainData, build_data, write_data_stats
-from longtail.engine.evaluate import evaluate
+from longtail.engine.evaluate import evaluate, temperature_scaling
 from longtail.engine.optim import build_optimizer, learning_rate, set_lr
 from longtail.engine.run import Run
 from longtail.errors import ConfigError, LongtailError
@@ -246,6 +246,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         done.last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
     results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
                             (accel.compile, compile_reason))
+    results["temperature_scaling"] = temperature_scaling(model, data, accel, dist, class_counts, config.eval)
     if dist.is_main:
         write_json(run.results, results)
     distributed.barrier(dist)
@@ -431,6 +432,7 @@ def build_results(
         "per_class": report["per_class"],
         "groups": report["groups"],
         "num_test": report["num_test"],
+        "calibration": report.get("calibration"),  # None: a checkpoint written before calibration existed
         "epochs": config.train.epochs,
         "seed": config.train.seed,
         "data_seed": config.data.seed,
