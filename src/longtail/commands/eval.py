@@ -12,6 +12,12 @@ builds, with this run's feature extractor — the CDT paper's Table 5 re-trains 
 network trained on a balanced set on the long-tailed set, and the reverse. The result is then
 ``DIR/eval-<name>-fit-<config folder>-<config stem>.json``. The work is
 :func:`longtail.posthoc.evaluate.evaluate_run`; this module only parses the arguments.
+
+Every result carries ``calibration`` (ECE with 15 bins, NLL, Brier; overall and per shot group; SPEC
+§10) of softmax(scores). ``--temperature heldout`` divides the final scores (after the rule) by one T
+fitted by NLL on the run's held-out split — never on the test set; ``--temperature T`` gives it.
+Then ``calibration`` is that of scores / T, ``calibration_before_temperature`` that of the scores,
+and ``temperature`` says which T and where it came from. Accuracy does not change with T.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="another parameter of the rule, e.g. sampler=instance for crt (repeatable)")
     parser.add_argument("--fit-on", metavar="CONFIG",
                         help="fit the rule on the training split of this config's data section (CDT Table 5)")
+    parser.add_argument("--temperature", metavar="heldout|T",
+                        help="temperature scaling, applied last: 'heldout' fits T by NLL on the run's held-out split "
+                        "(never the test set), a number sets it")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="feature extraction batch size (default 128, the fastest measured on CPU)")
     parser.set_defaults(func=run)
@@ -58,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from longtail.posthoc.evaluate import evaluate_run
 
     rule_params = parse_rule_params(args.rule_param)
+    temperature = parse_temperature(args.temperature)
     result = evaluate_run(Path(args.run), args.posthoc, args.param, args.tune, grid, args.batch_size,
-                          rule_params=rule_params, fit_on=Path(args.fit_on) if args.fit_on else None)
+                          rule_params=rule_params, fit_on=Path(args.fit_on) if args.fit_on else None,
+                          temperature=temperature)
     name = args.posthoc or "plain"
     rule = f" with {name}" + (f" ({result['param_name']}={result['param']})" if result.get("param") is not None else "")
     groups = ", ".join(f"{g} {_pct(v['accuracy'])}" for g, v in result["groups"].items())
@@ -67,8 +78,40 @@ def run(args: argparse.Namespace) -> int:
         f"{args.run}{rule if args.posthoc else ''}: top1 {100 * result['top1']:.2f}  "
         f"balanced {100 * result['balanced_accuracy']:.2f}  top5 {100 * result['top5']:.2f}  ({groups})"
     )
+    print(calibration_line(result))
     print(f"wrote {result['path']}")
     return 0
+
+
+def parse_temperature(value: str | None) -> str | float | None:
+    """``--temperature``: None, ``"heldout"`` or a number > 0."""
+    from longtail.errors import ConfigError
+
+    if value is None or value == "heldout":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(f"--temperature {value!r}: give 'heldout' (fit T on the held-out split) or a number > 0")
+    return number
+
+
+def calibration_line(result: dict) -> str:
+    """``calibration: ECE 4.12% NLL 0.812 Brier 0.301 (ECE many 2.1%, ...)`` (+ before/after T)."""
+    def ece(summary: dict) -> str:
+        return _pct(summary["ece"]) + "%" if summary["ece"] is not None else "—"
+
+    cal = result["calibration"]
+    overall = cal["overall"]
+    groups = ", ".join(f"{g} {ece(v)}" for g, v in cal["groups"].items())
+    line = f"calibration: ECE {ece(overall)}  NLL {overall['nll']:.4f}  Brier {overall['brier']:.4f}  (ECE {groups})"
+    temp = result.get("temperature")
+    if temp:
+        before = result["calibration_before_temperature"]["overall"]
+        line += f"; T = {temp['value']:.4g} ({temp['source']}), ECE before T {ece(before)}"
+    return line
 
 
 def parse_rule_params(items: list[str]) -> dict:

@@ -15,14 +15,17 @@ from longtail.errors import ConfigError
 def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float | None = None,
                  tune_on: str | None = None, grid: list[float] | None = None, batch_size: int = 128,
                  rule_params: dict[str, Any] | None = None, fit_on: str | Path | None = None,
-                 fit_overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+                 fit_overrides: list[str] | tuple[str, ...] = (),
+                 temperature: str | float | None = None) -> dict[str, Any]:
     """Evaluate the run's last checkpoint (optionally with a post-hoc rule with ``rule_params``, fitted
     on the run's training split or on the one that config ``fit_on`` builds, its parameter ``param`` or
-    tuned on the held-out split with ``tune_on="heldout"``); write and return the result (``path`` = the file)."""
+    tuned on the held-out split with ``tune_on="heldout"``; then temperature scaling: ``"heldout"`` fits T
+    on the held-out split, a number sets it); write and return the result (``path`` = the file)."""
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
     from longtail.engine.run import Run
     from longtail.metrics import EvalAccumulator
+    from longtail.posthoc.temperature import calibration_fields
     from longtail.tracking import write_json
 
     run = Run(run_dir)
@@ -31,12 +34,19 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
             f"--tune heldout: run {run.root} has no held-out split; retrain with data.heldout_per_class=K "
             "(e.g. 3 per class, CDT appendix B.6) or give --param"
         )
+    if temperature == "heldout" and run.config().data.heldout_per_class <= 0:
+        raise ConfigError(
+            f"--temperature heldout: run {run.root} has no held-out split to fit T on; retrain with "
+            "data.heldout_per_class=K or give --temperature T"
+        )
     trained = Run.load_trained(run.root)
     class_counts = trained.class_counts
     test_features, test_logits, test_labels = trained.outputs("test", batch_size)
     out: dict[str, Any] = {"checkpoint": trained.checkpoint.name, "epoch": trained.epoch, "posthoc": posthoc}
+    held = trained.outputs("heldout", batch_size) if temperature == "heldout" else None
     if posthoc is None:
         scores = test_logits
+        held_scores = None if held is None else held[1]
     else:
         from longtail.posthoc import tune
         from longtail.registry import POSTHOC
@@ -52,7 +62,7 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
         if (param is not None or tune_on) and param_name is None:
             raise ConfigError(f"post-hoc rule {posthoc!r} has no parameter; drop --param/--tune")
         if tune_on == "heldout":
-            held_features, _, held_labels = trained.outputs("heldout", batch_size)
+            held_features, _, held_labels = held if held is not None else trained.outputs("heldout", batch_size)
             param, table = tune(posthoc, grid, train_features, train_labels, head, fit_counts,
                                 held_features, held_labels)
             out["tuning"] = {"split": "heldout", "size": int(held_labels.numel()), "table": table}
@@ -63,12 +73,15 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
         rule.fit(train_features, train_labels, head, fit_counts)
         out["rule_params"] = dict(rule_params or {})
         scores = rule.scores(test_features, head)
+        held_scores = None if held is None else rule.scores(held[0], head)
         out["param_name"] = param_name
         out["param"] = getattr(rule, param_name, param) if param_name else None
     counts = EvalAccumulator(len(class_counts))
     with torch.no_grad():
         counts.update(scores, test_labels)
     report = counts.report(class_counts, trained.config.eval.many_threshold, trained.config.eval.few_threshold)
+    out.update(calibration_fields(scores, test_labels, class_counts, trained.config.eval, temperature,
+                                  None if held is None else (held_scores, held[2])))
     result = {**report, **out, "class_counts": class_counts, "fingerprint": trained.data.fingerprint}
     path = run.eval_path(posthoc, fit_on)
     write_json(path, result)
