@@ -88,3 +88,26 @@ def test_results_calibration_and_temperature(fp32_run):
 def test_no_heldout_no_temperature(write_config, tmp_path):
     results = fit(load_config(write_config(), ["train.epochs=1"]), tmp_path / "run")
     assert results["temperature_scaling"] is None and results["calibration"]["overall"]["ece"] is not None
+
+
+def test_analyze_report_has_reliability_diagrams(fp32_run, tmp_path):
+    from longtail.cli import main
+
+    out = tmp_path / "report"
+    assert main(["analyze", str(fp32_run), "--out", str(out), "--rounds", "5", "--no-tsne"]) == 0
+    run = json.loads((out / "analysis.json").read_text())["runs"][0]
+    results = json.loads((fp32_run / "results.json").read_text())
+    cal = run["calibration"]
+    # the same fp32 test logits and the same held-out split as the engine's results.json
+    for key in ("ece", "nll", "brier"):
+        assert cal["plain"]["overall"][key] == pytest.approx(results["calibration"]["overall"][key], rel=1e-5, abs=1e-6)
+        for group in ("many", "medium", "few"):
+            assert cal["plain"]["groups"][group][key] == pytest.approx(
+                results["calibration"]["groups"][group][key], rel=1e-5, abs=1e-6)
+    assert cal["temperature"]["value"] == pytest.approx(results["temperature_scaling"]["temperature"]["value"], rel=1e-5)
+    assert cal["scaled"]["overall"]["ece"] == pytest.approx(
+        results["temperature_scaling"]["calibration"]["overall"]["ece"], rel=1e-5, abs=1e-6)
+    assert (out / "reliability_run.png").stat().st_size > 1000
+    page = (out / "report.html").read_text()
+    assert "<h2>Calibration</h2>" in page and "alt='Reliability — run'" in page
+    assert "after temperature scaling with T = " in page

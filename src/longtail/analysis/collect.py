@@ -151,6 +151,28 @@ def analyze_outputs(
     return run
 
 
+def run_calibration(
+    test: Outputs, heldout: Outputs | None, class_counts: list[int], many_threshold: int, few_threshold: int
+) -> dict[str, Any]:
+    """Reliability of the test probabilities (SPEC §10), overall and per shot group: ``{"plain": report,
+    "temperature": {...} | None, "scaled": report | None}``; T is fitted on the ``heldout`` outputs (the
+    run's held-out split) when there are any — never on the test set."""
+    from longtail.metrics.calibration import calibration_report
+    from longtail.posthoc.temperature import fit_temperature
+
+    many, few = many_threshold, few_threshold
+    out: dict[str, Any] = {
+        "plain": calibration_report(test.logits, test.labels, class_counts, many, few),
+        "temperature": None,
+        "scaled": None,
+    }
+    if heldout is not None and len(heldout.labels) > 0:
+        fitted = fit_temperature(heldout.logits, heldout.labels)
+        out["temperature"] = {**fitted.to_dict(), "fitted_on": "heldout"}
+        out["scaled"] = calibration_report(test.logits / fitted.temperature, test.labels, class_counts, many, few)
+    return out
+
+
 def epoch_statistics(train: Outputs, test: Outputs, weight: torch.Tensor, rounds: int, seed: int) -> dict[str, Any]:
     """The per-class statistics plotted along epochs (CDT Figure 7) for one snapshot."""
     C = int(weight.shape[0])
@@ -210,6 +232,9 @@ def analyze_run(
         class_names=trained.data.classes, head=config.model.head, rounds=rounds, seed=seed,
         tsne_per_class=tsne_per_class, epoch=trained.epoch, run_dir=str(run_path),
     )  # fmt: skip
+    heldout = Outputs(*trained.outputs("heldout", batch_size)) if trained.data.heldout is not None else None
+    run["calibration"] = run_calibration(test, heldout, trained.class_counts, config.eval.many_threshold,
+                                         config.eval.few_threshold)  # fmt: skip
     snapshots = trained.run.snapshot_list() if epochs else []
     if snapshots:
         series: dict[str, list[Any]] = {"epoch": []}

@@ -22,6 +22,7 @@ RUN_KEYS = (
     "name", "run_dir", "epoch", "num_classes", "class_names", "class_counts", "test_counts", "head",
     "summary", "train_accuracy", "test_accuracy", "classifier_norms", "feature_deviation",
     "deviation_K", "deviation_rounds", "decision_values", "confusion", "margins", "tsne", "epochs",
+    "calibration",
 )  # fmt: skip
 
 
@@ -135,6 +136,9 @@ def findings(run: dict[str, Any]) -> list[tuple[str, str]]:
                    if rho is not None and rho < -0.3 else " — the paper sees the largest drop for minor classes."),
             )
         )  # fmt: skip
+    calibration = run.get("calibration")
+    if calibration is not None:
+        out.append(("calibration", calibration_sentence(calibration)))
     margins = run.get("margins")
     if margins is not None:
         rho = spearman(counts, margins)
@@ -146,6 +150,22 @@ def findings(run: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     return out
+
+
+def calibration_sentence(calibration: dict[str, Any]) -> str:
+    """ECE overall and per group, before and (when a held-out split gave T) after temperature scaling."""
+    def eces(report: dict[str, Any]) -> str:
+        groups = ", ".join(f"{g} {_fmt(v['ece'], True)}" for g, v in report["groups"].items() if v["num_examples"])
+        return f"{_fmt(report['overall']['ece'], True)} ({groups})"
+
+    text = f"test ECE (15 bins) {eces(calibration['plain'])}"
+    temperature = calibration.get("temperature")
+    if temperature is not None and calibration.get("scaled") is not None:
+        text += (f"; after temperature scaling with T = {temperature['value']:.3g} (fitted on the held-out split, "
+                 f"{temperature['num_examples']} images) {eces(calibration['scaled'])}")
+    else:
+        text += "; no held-out split, so no temperature scaling (train with data.heldout_per_class=K)"
+    return text + "."
 
 
 # ------------------------------------------------------------------------------------------- plots
@@ -344,6 +364,39 @@ def plot_epochs(run: dict[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_reliability(run: dict[str, Any], path: Path) -> Path:
+    """Reliability diagrams (Guo et al. 2017, Fig. 1): accuracy per confidence bin against the diagonal,
+    overall and per shot group; bars before temperature scaling, a line after it when T was fitted."""
+    calibration = run["calibration"]
+    panels = [("overall", calibration["plain"]["overall"], (calibration.get("scaled") or {}).get("overall"))]
+    for name, report in calibration["plain"]["groups"].items():
+        if report["num_examples"]:
+            panels.append((f"{name}-shot classes", report, ((calibration.get("scaled") or {}).get("groups") or {}).get(name)))
+    fig, axes = _figure(1, len(panels), size=(3.6 * len(panels), 3.8))
+    for ax, (title, plain, scaled) in zip(axes[0], panels):
+        bins = plain["bins"]
+        B = len(bins["count"])
+        centres = [(b + 0.5) / B for b in range(B)]
+        acc = [float("nan") if a is None else a for a in bins["accuracy"]]
+        ax.bar(centres, acc, width=1 / B, edgecolor="black", linewidth=0.5, alpha=0.7, label="before temperature scaling")
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+        label = f"{title}\nECE {_fmt(plain['ece'], True)}"
+        if scaled is not None:
+            acc_t = [float("nan") if a is None else a for a in scaled["bins"]["accuracy"]]
+            conf_t = [float("nan") if c is None else c for c in scaled["bins"]["confidence"]]
+            ax.plot(conf_t, acc_t, marker="o", ms=3, color="tab:red", label="after temperature scaling")
+            label += f" → {_fmt(scaled['ece'], True)} with T"
+        ax.set_title(label, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (max softmax probability)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy in the bin")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{run['name']}: reliability on the test set (15 bins)")
+    return _save(fig, path)
+
+
 # ------------------------------------------------------------------------------------------ report
 
 CAPTIONS = {
@@ -375,6 +428,11 @@ CAPTIONS = {
     "test diagonal is more balanced.",
     "tsne": "t-SNE of sampled training (circles) and test (crosses) features, one colour per class. CDT paper "
     "Figures 1 (bottom) and 16: training and test features of minor classes are visibly displaced.",
+    "calibration": "Reliability diagrams of the test set (15 equal-width confidence bins), overall and per shot "
+    "group (many / medium / few by training size): the bars are the accuracy of the examples whose confidence falls "
+    "in the bin, the dashed line is perfect calibration; ECE = Σ_b |B_b|/N · |acc(B_b) − conf(B_b)|. The red line "
+    "is the same after temperature scaling, T fitted by NLL on the run's held-out split (never on the test set); "
+    "absent when the run has no held-out split. Long-tailed models tend to be over-confident, most on the tail.",
     "epochs": "Per-class training and test accuracy, classifier norms and feature deviation along the epochs "
     "(colour from the largest to the smallest class). CDT paper Figure 7: with ERM the training accuracy of major "
     "classes reaches ≈100% early; all norms rise sharply, major classes' highest; the deviation rises too, minor "
@@ -428,6 +486,9 @@ def make_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[tuple[str, str
                           plot_matrices(run, out_dir / f"matrices_{stem}.png")))  # fmt: skip
         if run.get("tsne") is not None:
             plots.append(("tsne", f"t-SNE — {run['name']}", plot_tsne(run, out_dir / f"tsne_{stem}.png")))
+        if run.get("calibration") is not None:
+            plots.append(("calibration", f"Reliability — {run['name']}",
+                          plot_reliability(run, out_dir / f"reliability_{stem}.png")))  # fmt: skip
         if run.get("epochs") and run["epochs"].get("epoch"):
             plots.append(("epochs", f"Along epochs — {run['name']}", plot_epochs(run, out_dir / f"epochs_{stem}.png")))
     return plots
@@ -485,6 +546,7 @@ def render_html(runs: list[dict[str, Any]], plots: list[tuple[str, str, Path]]) 
         "class_counts": "Class sizes", "accuracy": "Per-class accuracy", "norms": "Classifier norms",
         "deviation": "Feature deviation", "margins": "Training margins", "diagonal": "Diagonal decision values",
         "matrices": "Decision-value and prediction matrices", "tsne": "t-SNE of features", "epochs": "Along epochs",
+        "calibration": "Calibration",
     }  # fmt: skip
     current = None
     for section, title, path in plots:
