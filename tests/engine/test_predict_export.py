@@ -1,0 +1,264 @@
+"""`longtail predict` and `longtail export` on a tiny run, against the decision recomputed by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from longtail.cli import main
+from longtail.config import load_config
+from longtail.engine.checkpoint import latest_checkpoint
+from longtail.engine.trainer import fit
+
+MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run with a held-out split (LDAM, normed head) and the same recipe on the full training set."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("engine_conftest", Path(__file__).with_name("conftest.py"))
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    base = tmp_path_factory.mktemp("predict")
+    root = conftest.write_tiny_fashion_mnist(base / "data")
+    import yaml
+
+    path = base / "c.yaml"
+    path.write_text(yaml.safe_dump(conftest.tiny_config_dict(root)))
+    common = ["train.epochs=3", "model.head=normed-linear", "loss.name=ldam"]
+    fit(load_config(path, common + ["data.heldout_per_class=2"]), base / "heldout-run")
+    fit(load_config(path, common), base / "full-run")
+    return {"heldout": base / "heldout-run", "full": base / "full-run", "root": root, "base": base}
+
+
+def _model(run):
+    from longtail.models import create_model
+
+    model = create_model("resnet32", num_classes=10, in_channels=1, head="normed-linear")
+    model.load_state_dict(torch.load(latest_checkpoint(run / "checkpoints"), weights_only=True)["model"])
+    return model.eval()
+
+
+def _data(runs, heldout):
+    from longtail.data import build_longtail
+
+    return build_longtail("fashion-mnist", root=str(runs["root"]), imbalance_ratio=10, heldout_per_class=heldout)
+
+
+def _outputs(model, images_u8):
+    with torch.no_grad():
+        f, z = model(((images_u8.double() / 255 - MEAN) / STD).float())
+    return f, z
+
+
+def _write_pngs(folder, images, count):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        p = folder / f"img{i:02d}.png"
+        Image.fromarray(images[i, 0].numpy(), mode="L").save(p)
+        paths.append(p)
+    return paths
+
+
+def test_predict_folder_with_a_corrupt_image(runs, tmp_path, capsys):
+    run = runs["heldout"]
+    data = _data(runs, 2)
+    folder = tmp_path / "images"
+    _write_pngs(folder / "sub", data.test.images, 12)
+    (folder / "broken.png").write_bytes(b"this is not a png")
+    (folder / "notes.txt").write_text("ignored")
+    out = tmp_path / "pred.csv"
+    status = main(["predict", str(run), str(folder), "--out", str(out), "--top-k", "3", "--posthoc", "nc-tau",
+                   "--param", "0.5", "--temperature", "heldout", "--progress", "none"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert status == 3
+    assert "skipped" in captured.err and "broken.png" in captured.err
+    assert "skipped 1 unreadable image(s) of 13" in captured.out
+    rows = list(csv.DictReader(out.open()))
+    meta = json.loads((tmp_path / "pred.meta.json").read_text())
+    assert len(rows) == 12 and meta["written"] == 12
+    assert [s["path"] for s in meta["skipped"]] == [str(folder / "broken.png")]
+    assert meta["posthoc"] == "nc-tau" and meta["param"] == 0.5 and meta["param_source"] == "given"
+    t = meta["temperature"]["value"]
+
+    # by hand: cosine logits / n_c^0.5, / T, softmax; T minimises the held-out NLL of those scores
+    model = _model(run)
+    counts = torch.tensor(data.class_counts, dtype=torch.float64)
+    _, zh = _outputs(model, data.heldout.images)
+    held = zh.double() / counts**0.5
+    yh = data.heldout.labels
+
+    def nll(temp):
+        return float(-torch.log_softmax(held / temp, 1)[torch.arange(len(yh)), yh].mean())
+
+    assert all(nll(t) <= nll(t * f) + 1e-9 for f in (0.95, 0.99, 1.01, 1.05))
+    _, z = _outputs(model, data.test.images[:12])
+    probs = torch.softmax(z.double() / counts**0.5 / t, 1)
+    for i, row in enumerate(rows):
+        assert row["path"] == str(folder / "sub" / f"img{i:02d}.png") and row["label"] == ""
+        top = probs[i].topk(3)
+        assert [row[f"class{j}"] for j in (1, 2, 3)] == [data.train.classes[c] for c in top.indices.tolist()]
+        assert [float(row[f"prob{j}"]) for j in (1, 2, 3)] == pytest.approx(top.values.tolist(), abs=1e-5)
+
+
+def test_predict_split_and_list_file(runs, tmp_path, capsys):
+    run = runs["heldout"]
+    data = _data(runs, 2)
+    out = tmp_path / "test.jsonl"
+    assert main(["predict", str(run), "split:test", "--out", str(out), "--progress", "none"]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    meta, rows = lines[0]["meta"], lines[1:]
+    assert meta["input_kind"] == "split" and meta["temperature"] is None and len(rows) == 60
+    _, z = _outputs(_model(run), data.test.images)
+    pred = z.argmax(1)
+    assert [r["top"][0]["index"] for r in rows] == pred.tolist()
+    assert meta["top1_accuracy"] == pytest.approx(float((pred == data.test.labels).double().mean()))
+    assert rows[0]["label"] == data.train.classes[int(data.test.labels[0])] and rows[0]["path"] == "test/0"
+
+    # a list file: labels as names or indices, one missing file (skipped, exit 3)
+    paths = _write_pngs(tmp_path / "lst", data.test.images, 3)
+    labels = data.test.labels[:3].tolist()
+    listing = tmp_path / "lst" / "val.txt"
+    listing.write_text(f"# comment\n{paths[0].name} {data.train.classes[labels[0]]}\n{paths[1].name} {labels[1]}\n"
+                       f"{paths[2].name}\nmissing.png 0\n")  # fmt: skip
+    out = tmp_path / "list.jsonl"
+    assert main(["predict", str(run), str(listing), "--out", str(out), "--progress", "none"]) == 3
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["label"] for r in lines[1:]] == [data.train.classes[labels[0]], data.train.classes[labels[1]], None]
+    assert [r["top"][0]["index"] for r in lines[1:]] == pred[:3].tolist()
+    assert lines[0]["meta"]["skipped"][0]["path"].endswith("missing.png")
+    listing.write_text(f"{paths[0].name} not-a-class\n")
+    assert main(["predict", str(run), str(listing), "--out", str(out)]) == 2
+    assert f"{listing}:1: label 'not-a-class'" in capsys.readouterr().err
+    assert main(["predict", str(run), "split:val", "--out", str(out)]) == 2
+    assert main(["predict", str(run), "split:test", "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_tau_and_temperature_from_the_heldout_run_never_read_the_test_split(runs, tmp_path, monkeypatch):
+    from longtail.inference import decision as decision_module
+    from longtail.inference.loading import TrainedRun, load_trained_run
+    from longtail.posthoc import tune
+    from longtail.posthoc.temperature import fit_temperature
+
+    requested = []
+    original = TrainedRun.outputs
+
+    def spy(self, split, batch_size=128):
+        requested.append((self.run_dir.name, split))
+        return original(self, split, batch_size)
+
+    monkeypatch.setattr(TrainedRun, "outputs", spy)
+    full, held = load_trained_run(runs["full"]), load_trained_run(runs["heldout"])
+    decision = decision_module.build_decision(full, "logit-adjust", tau_from=held, temperature="heldout",
+                                              grid=[0.0, 0.5, 1.0, 1.5])  # fmt: skip
+    assert all(split != "test" for _, split in requested)  # fitting reads training and held-out splits only
+    assert ("heldout-run", "heldout") in requested and ("full-run", "heldout") not in requested
+
+    # τ: the tuning of the held-out run; T: NLL on its held-out split of its own logit-adjusted scores
+    hf, hz, hy = held.outputs("heldout")
+    tf, _, ty = held.outputs("train")
+    tau, _ = tune("logit-adjust", [0.0, 0.5, 1.0, 1.5], tf, ty, held.model.head, held.class_counts, hf, hy)
+    assert decision.metadata["param"] == tau and "--tau-from" in decision.metadata["param_source"]
+    prior = torch.tensor(held.class_counts, dtype=torch.float64)
+    scores = hz.double() - tau * torch.log(prior / prior.sum())
+    assert decision.temperature == pytest.approx(fit_temperature(scores, hy).temperature, rel=1e-6)
+    assert "heldout-run" in decision.metadata["temperature"]["source"]
+    # applied to the full run: its own training counts in the prior
+    f, z, _ = full.outputs("test")
+    full_prior = torch.tensor(full.class_counts, dtype=torch.float64)
+    expected = (z.double() - tau * torch.log(full_prior / full_prior.sum())) / decision.temperature
+    torch.testing.assert_close(decision.scores(f, z).double(), expected, rtol=1e-5, atol=1e-5)
+
+    # without a held-out split and without --tau-from, T cannot be fitted: a one-line error
+    from longtail.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no held-out split to fit T on"):
+        decision_module.build_decision(full, temperature="heldout")
+
+
+EXPORT_CHECK = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+
+    class NoLongtail(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "longtail" or name.startswith("longtail."):
+                raise ImportError("longtail must not be imported")
+
+    sys.meta_path.insert(0, NoLongtail())
+    import numpy as np, torch
+    from PIL import Image
+
+    model_path, images = sys.argv[1], sys.argv[2:]
+    side = json.load(open(model_path.rsplit(".", 1)[0] + ".json"))
+    model = torch.jit.load(model_path)
+    mean = torch.tensor(side["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(side["std"]).view(1, -1, 1, 1)
+    arrays = [np.asarray(Image.open(p).convert("L" if side["channels"] == 1 else "RGB"), dtype=np.uint8) for p in images]
+    u8 = torch.from_numpy(np.stack(arrays))
+    u8 = u8[:, None] if u8.dim() == 3 else u8.permute(0, 3, 1, 2)
+    x = (u8.float() / 255 - mean) / std
+    with torch.no_grad():
+        probs = torch.softmax(model(x), 1)
+    assert not any(m == "longtail" or m.startswith("longtail.") for m in sys.modules)
+    print(json.dumps({"probs": probs.tolist(), "temperature": float(model.temperature), "classes": side["classes"]}))
+    """
+)
+
+
+def test_export_round_trip_without_longtail(runs, tmp_path):
+    run = runs["heldout"]
+    data = _data(runs, 2)
+    paths = _write_pngs(tmp_path / "img", data.test.images, 7)
+    flags = ["--posthoc", "tau-norm", "--tune", "heldout", "--temperature", "heldout"]
+    model_file = tmp_path / "export" / "model.pt"
+    assert main(["export", str(run), "--out", str(model_file), *flags]) == 0
+    side = json.loads((tmp_path / "export" / "model.json").read_text())
+    assert side["classes"] == data.train.classes and side["image_size"] == 8 and side["channels"] == 1
+    assert side["mean"] == pytest.approx([MEAN]) and side["std"] == pytest.approx([STD])
+    preds = tmp_path / "p.jsonl"
+    assert main(["predict", str(run), str(tmp_path / "img"), "--out", str(preds), "--top-k", "10",
+                 "--progress", "none", *flags]) == 0  # fmt: skip
+    lines = [json.loads(x) for x in preds.read_text().splitlines()]
+    meta = lines[0]["meta"]
+    assert side["decision"]["param"] == meta["param"] and side["temperature"] == meta["temperature"]["value"]
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    script = tmp_path / "check.py"
+    script.write_text(EXPORT_CHECK)
+    done = subprocess.run([sys.executable, str(script), str(model_file), *map(str, paths)], env=env,
+                          capture_output=True, text=True, check=True, cwd=tmp_path)  # fmt: skip
+    exported = json.loads(done.stdout)
+    assert exported["temperature"] == pytest.approx(meta["temperature"]["value"])
+    for row, probs in zip(lines[1:], exported["probs"]):
+        by_class = {t["index"]: t["prob"] for t in row["top"]}
+        assert [by_class[c] for c in range(10)] == pytest.approx(probs, abs=1e-6)
+        assert row["top"][0]["index"] == int(np.argmax(probs))
+
+
+def test_export_errors(runs, tmp_path, capsys):
+    run = runs["heldout"]
+    assert main(["export", str(run), "--out", str(tmp_path / "m.json")]) == 2
+    assert "suffix other than .json" in capsys.readouterr().err
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 2
+        assert "needs the onnx package" in capsys.readouterr().err
+    else:
+        assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--format", "onnx"]) == 0
+        assert (tmp_path / "m.onnx").stat().st_size > 1000
