@@ -67,4 +67,6 @@ def test_two_processes_equal_one(write_config, tmp_path):
     assert r2["num_test"] == r1["num_test"] == 60  # every test example once: no padding duplicates
     assert r2["per_class"] == pytest.approx(r1["per_class"])
     assert r2["top1"] == pytest.approx(r1["top1"]) and r2["top5"] == pytest.approx(r1["top5"])
+    for key in ("ece", "nll", "brier"):  # calibration sums over the ranks' shards: the whole test set
+        assert r2["calibration"]["overall"][key] == pytest.approx(r1["calibration"]["overall"][key], rel=1e-4, abs=1e-5)
     assert r2["timing"]["world_size"] == 2
