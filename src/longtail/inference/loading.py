@@ -1,9 +1,9 @@
-"""A finished run loaded in one call: :func:`load_trained_run` (config, rebuilt data, model, outputs).
+"""A finished run loaded in one call for predict/export: :func:`load_trained_run`.
 
-The one place :mod:`longtail.inference` reloads a run (so it can move onto the run layer's
-``Run.load_trained()`` without touching predict/export). The model runs in fp32 on the CPU (or the
-given device) in eval mode, whatever the run's training precision, so that ``predict`` and an exported
-model compute the same numbers.
+It is :meth:`longtail.engine.run.Run.load_trained` in fp32 (whatever the run's training precision, so
+that ``predict`` and an exported model compute the same numbers) plus what using the model needs:
+the input geometry and normalisation, and split outputs computed once (a decision may read the
+training and held-out outputs several times).
 """
 
 from __future__ import annotations
@@ -14,47 +14,47 @@ from typing import Any
 
 import torch
 
-from longtail.errors import LongtailError
-
 
 @dataclass
 class TrainedRun:
-    """A run directory's last checkpoint with its data and model, ready to use."""
+    """A run's last checkpoint with its data and model (eval mode, fp32), ready to use."""
 
-    run_dir: Path
-    config: Any
-    data: Any  # longtail.engine.data.TrainData
-    model: torch.nn.Module
-    accel: Any
-    checkpoint: Path
-    epoch: int
-    class_counts: list[int]
+    base: Any  # longtail.engine.run.TrainedRun
     _outputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    def __getattr__(self, name: str) -> Any:  # config, data, model, accel, checkpoint, epoch, class_counts
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.base.run.root)
 
     @property
     def classes(self) -> list[str]:
-        return list(self.data.classes)
+        return list(self.base.data.classes)
 
     @property
     def num_classes(self) -> int:
-        return len(self.class_counts)
+        return len(self.base.class_counts)
 
     @property
     def info(self) -> Any:
-        return self.data.info
+        return self.base.data.info
 
     @property
     def has_heldout(self) -> bool:
-        return self.data.heldout is not None and len(self.data.heldout) > 0
+        return self.base.data.heldout is not None and len(self.base.data.heldout) > 0
 
     @property
     def channels(self) -> int:
-        return int(self.data.channels or 3)
+        return int(self.base.data.channels or 3)
 
     @property
     def image_size(self) -> int:
         """Side of the network input: the stored images' side for in-memory sets, else the data set's."""
-        images = self.data.data.train.images
+        images = self.base.data.data.train.images
         return int(images.shape[-1]) if images is not None else int(self.info.image_size)
 
     @property
@@ -67,44 +67,13 @@ class TrainedRun:
 
     def outputs(self, split: str, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(features, logits, labels)`` of ``"train"``, ``"heldout"`` or ``"test"`` (computed once)."""
-        from longtail.engine.evaluate import extract
-
         if split not in self._outputs:
-            source = {"train": self.data.train_eval, "heldout": self.data.heldout, "test": self.data.test}[split]
-            if source is None or len(source) == 0:
-                raise LongtailError(f"run {self.run_dir} has no {split} split")
-            self._outputs[split] = extract(self.model, source, self.accel, batch_size)
+            self._outputs[split] = self.base.outputs(split, batch_size)
         return self._outputs[split]
 
 
 def load_trained_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
-    """Load ``run_dir`` (written by ``longtail train``): its config, the data it was trained on (the
-    subset fingerprint is checked), and the model of its last checkpoint in fp32 eval mode."""
-    from longtail.config import load_config
-    from longtail.engine.accel import Accel, prepare_model
-    from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint
-    from longtail.engine.data import TrainData
-    from longtail.engine.distributed import DistInfo
-    from longtail.engine.trainer import build_model
+    """``Run.load_trained(run_dir)`` in fp32 on ``device`` (the subset fingerprint checked there)."""
+    from longtail.engine.run import Run
 
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise LongtailError(f"{run_dir} has no config.yaml; give a directory written by `longtail train`")
-    ckpt_path = latest_checkpoint(run_dir / "checkpoints")
-    if ckpt_path is None:
-        raise LongtailError(f"{run_dir} has no checkpoint in checkpoints/; train it first (or --resume it)")
-    config = load_config(config_path)
-    state = load_checkpoint(ckpt_path)
-    accel = Accel(device=device, channels_last=False, precision="fp32")
-    data = TrainData(config, DistInfo(), accel.torch_device)
-    if data.fingerprint != state["fingerprint"]:
-        raise LongtailError(
-            f"the data built from {config_path} (subset {data.fingerprint}) is not what {ckpt_path} was trained "
-            f"on ({state['fingerprint']}); check data.root"
-        )
-    model = build_model(config, data)
-    model.load_state_dict(state["model"])
-    prepare_model(model, accel)
-    model.eval()
-    return TrainedRun(run_dir, config, data, model, accel, ckpt_path, int(state["epoch"]), list(state["class_counts"]))
+    return TrainedRun(Run.load_trained(run_dir, device=device, precision="fp32"))
