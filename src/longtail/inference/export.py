@@ -96,10 +96,13 @@ def export_model(run: Any, decision: Any, out: str | Path, fmt: str = "torchscri
 
 
 def _preprocess_text(run: Any) -> str:
-    size = run.image_size
-    if run.info.kind == "stream":
-        return (f"RGB; resize the shorter side to round({size} * 256 / 224) (bilinear), centre crop {size}x{size}")
-    return f"{'grey (L)' if run.channels == 1 else 'RGB'}; images of another size: shorter side to {size} (bilinear), centre crop"
+    from longtail.inference.predict import file_transform
+
+    size, mode = run.image_size, file_transform(run).mode
+    colour = "grey (Pillow L)" if run.channels == 1 else "RGB"
+    if mode == "pad-crop":
+        return f"{colour}; an image of another size: shorter side to {size} (bilinear), centre {size}x{size} crop"
+    return f"{colour}; shorter side to round({size} * 256 / 224) (bilinear), centre {size}x{size} crop"
 
 
 def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:

@@ -5,9 +5,10 @@ file of ``relative/path [label]`` lines (ImageNet-LT style; paths relative to ``
 list's folder; the label, an index or a class name, is copied to the output); or ``split:test``,
 ``split:heldout``, ``split:train`` — the run's own data (images exactly as the engine evaluates them).
 
-Files are decoded with Pillow to the run's channels (grey or RGB) and size — an image of another size
-is resized (shorter side, bilinear) and centre-cropped; image-file data sets use their evaluation
-transform — then normalised ``(u8/255 − mean)/std``. An image that cannot be read is reported and
+Files are decoded with Pillow to the run's channels (grey or RGB) and brought to its size by the run's
+own evaluation transform (:func:`file_transform`: shorter side to S and a centre crop, or for
+ImageNet-style runs shorter side to S·256/224 and the centre S×S), then normalised ``(u8/255 − mean)/std``
+with the run's mean/std. An image that cannot be read is reported and
 skipped; the rest are predicted.
 """
 
@@ -92,28 +93,29 @@ def read_list_file(path: Path, classes: list[str], root: str | Path | None = Non
     return items
 
 
-def load_image(path: str, channels: int, size: int, stream_transform: Any = None) -> np.ndarray:
-    """uint8 ``[C, size, size]`` of the image file ``path`` (DataError if it cannot be decoded)."""
+def file_transform(run: Any) -> Any:
+    """The per-image evaluation transform of the run's test split (``EvalData``): ``pad-crop`` runs
+    (tensor sets, small images) take the image at S×S (shorter side to S, centre crop when it has
+    another size), the others resize the shorter side to S·256/224 and take the centre S×S."""
+    from longtail.data.loaders import StreamTransform
+
+    mode = "pad-crop" if getattr(run.data.test, "transform", "pad-crop") == "pad-crop" else "random-resized-crop"
+    return StreamTransform(run.image_size, train=False, mean=run.mean, std=run.std, mode=mode, channels=run.channels)
+
+
+def load_image(path: str, transform: Any) -> np.ndarray:
+    """uint8 ``[C, S, S]`` of the image file ``path`` through ``transform`` (DataError if unreadable)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.load()
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.convert(transform.pil_mode)
     except FileNotFoundError:
         raise DataError(f"no such file {path}") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(f"cannot decode image {path} ({error})") from None
-    if stream_transform is not None:
-        return stream_transform(image.convert("RGB"), np.random.default_rng(0))
-    if image.size != (size, size):
-        scale = size / min(image.size)
-        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-        image = image.resize((width, height), Image.BILINEAR)
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
+    return transform(image, np.random.default_rng(0))
 
 
 def normalise(images_u8: torch.Tensor, mean: list[float], std: list[float]) -> torch.Tensor:
@@ -127,16 +129,12 @@ def image_batches(
     run: Any, items: list[Item], batch_size: int, on_skip: Callable[[Item, str], None]
 ) -> Iterator[tuple[list[Item], torch.Tensor]]:
     """``(items, x)`` batches of decodable files; undecodable ones go to ``on_skip(item, reason)``."""
-    stream = None
-    if run.info.kind == "stream":
-        from longtail.data.loaders import StreamTransform
-
-        stream = StreamTransform(run.image_size, train=False, mean=run.mean, std=run.std)
+    transform = file_transform(run)
     for start in range(0, len(items), batch_size):
         kept, arrays = [], []
         for item in items[start : start + batch_size]:
             try:
-                arrays.append(load_image(item.path, run.channels, run.image_size, stream))
+                arrays.append(load_image(item.path, transform))
                 kept.append(item)
             except DataError as error:
                 on_skip(item, str(error))
