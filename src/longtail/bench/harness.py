@@ -348,7 +348,7 @@ def ablation_rows(options: SpeedOptions) -> list[tuple[str, Pipeline]]:
 
 def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -> ShapeResult:
     """Measure every pipeline on ``shape``, interleaved (see the module docstring)."""
-    from longtail.bench.pipelines import flop_limit
+    from longtail.bench.pipelines import flop_limit, remeasure_peaks
     from longtail.data.profiles import longtail_counts
 
     context = mp.get_context("spawn")
@@ -369,6 +369,7 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
                 result.train.append(worker.call("train", options.steps))
             rates = ", ".join(f"{r.pipeline.label} {r.train_rates[-1]:.0f}" for r in results)
             say(f"  window {window + 1}/{options.windows}: {rates} img/s")
+            remeasure_peaks(limit, options)  # between the windows too: the highest is kept
         for batch_size in options.eval_batch_sizes:
             for _ in range(options.eval_windows):
                 for worker, result in zip(workers, results):

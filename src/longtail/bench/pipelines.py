@@ -442,10 +442,32 @@ def flop_limit(shape: Shape, options: SpeedOptions, pipelines: list[Pipeline]) -
         batch = 8
         x = torch.zeros(batch, shape.channels, shape.image_size, shape.image_size, device=device)
         gflop = conv_flops(model, x) / batch / 1e9
-        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-        precisions = sorted({precision_of(p, options.device) for p in pipelines})
-        peaks = {name: matmul_peak_gflops(device, dtypes[name]) for name in precisions}
     finally:
         torch.set_num_threads(threads)
-    return {"gflop_per_image": gflop, "peak_gflops": peaks, "device": options.device,
-            "limit_img_per_s": {name: peak / gflop for name, peak in peaks.items()}}
+    precisions = sorted({precision_of(p, options.device) for p in pipelines})
+    limit = {"gflop_per_image": gflop, "peak_gflops": dict.fromkeys(precisions, 0.0), "device": options.device,
+             "limit_img_per_s": {}}
+    remeasure_peaks(limit, options)
+    return limit
+
+
+def remeasure_peaks(limit: dict[str, Any], options: SpeedOptions) -> None:
+    """Measure the matrix-product peaks of ``limit`` again and keep the highest seen: on a shared
+    machine a measurement can only be slowed down by others, so the maximum over the run (the harness
+    re-measures between windows) is the best estimate of what the hardware gives."""
+    import torch
+
+    from longtail.engine.accel import resolve_device
+
+    device = resolve_device(options.device)
+    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    threads = torch.get_num_threads()
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    try:
+        for name in limit["peak_gflops"]:
+            limit["peak_gflops"][name] = max(limit["peak_gflops"][name], matmul_peak_gflops(device, dtypes[name]))
+    finally:
+        torch.set_num_threads(threads)
+    gflop = limit["gflop_per_image"]
+    limit["limit_img_per_s"] = {name: peak / gflop for name, peak in limit["peak_gflops"].items()}

@@ -41,7 +41,8 @@ when either is descheduled).
 The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the first shape —, the one
 before it ``limit: a X%, b Y%``: each pipeline's training rate as a fraction of the FLOP-bound limit
 (SPEC §10: images/s × GFLOP per training image ÷ the 2048² matrix-product GFLOP/s measured here in
-the pipeline's precision, with the pipelines' thread count, before their processes start).
+the pipeline's precision, with the pipelines' thread count, before their processes start and again between
+the windows, the highest kept).
 """
 
 from __future__ import annotations
