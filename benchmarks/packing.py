@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     from longtail.data.profiles import longtail_counts
     from longtail.engine import distributed
     from longtail.engine.accel import Accel, apply_allocator, prepare_model
+    from longtail.engine.optim import build_optimizer
     from longtail.engine.packed import PackedModel, PackedRun, train_packed_epoch
     from longtail.engine.trainer import build_loss, train_one_epoch
-    from longtail.engine.optim import build_optimizer
     from longtail.models import create_model
     from longtail.tracking import Progress
 

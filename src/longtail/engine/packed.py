@@ -38,37 +38,34 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from longtail.config import Config, save_config
+from longtail.config import Config, save_config, validate
 from longtail.engine import distributed
 from longtail.engine.accel import Accel, apply_allocator, autocast, prepare_input, prepare_model
 from longtail.engine.checkpoint import (
-    get_rng_state,
+    Checkpointer,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     remove_temp_files,
-    save_checkpoint,
-    set_rng_state,
 )
 from longtail.engine.data import TrainData, build_data
 from longtail.engine.evaluate import evaluate
 from longtail.engine.optim import build_optimizer, learning_rate, set_lr
+from longtail.engine.run import Run
 from longtail.engine.trainer import (
-    RunPaths,
     TrainingDiverged,
     build_loss,
     build_model,
     build_results,
     derived_seed,
     sampler_choice,
-    save_snapshot,
 )
 from longtail.errors import ConfigError, LongtailError
 from longtail.tracking import MetricsLog, Progress, write_json
@@ -110,19 +107,17 @@ def _runtime(config: Config) -> tuple[Any, ...]:
 
 @dataclass
 class PackedRun:
-    """One run of a pack: its config, directory, data, model, loss, optimiser and progress."""
+    """One run of a pack: its config, directory, data, model, loss, optimiser and checkpointer (whose
+    ``progress`` holds the epochs done, best, seconds and last report, as in ``fit``)."""
 
     config: Config
-    paths: RunPaths
+    run: Run | None
     data: TrainData
     model: nn.Module
     loss_fn: nn.Module
     schedule: Any
     optimizer: torch.optim.Optimizer
-    start_epoch: int = 0
-    best: dict[str, Any] = field(default_factory=lambda: {"top1": None, "epoch": None})
-    elapsed: float = 0.0
-    last_report: dict[str, Any] | None = None
+    checkpointer: Checkpointer | None = None
 
 
 class PackedModel:
@@ -190,12 +185,14 @@ def fit_packed(
     """
     if len(configs) != len(out_dirs):
         raise ValueError(f"{len(configs)} configs for {len(out_dirs)} run directories")
+    for config in configs:  # checked as `fit` checks a config built in code, before any data is read
+        validate(config)
     reason = pack_incompatibility(configs)
     if reason is not None:
         raise ConfigError(f"these runs cannot be trained as one pack: {reason}; train them one at a time")
     resume_at: list[Path | None] = [None] * len(configs)
     if resume:
-        saved = [dict(list_checkpoints(RunPaths(Path(d)).checkpoints)) for d in out_dirs]
+        saved = [dict(list_checkpoints(Run(d).checkpoints)) for d in out_dirs]
         low = min(max(s, default=0) for s in saved)
         if low > 0 and all(low in s for s in saved):
             # the runs ahead go back to the epoch all have: the same pack then replays exactly
@@ -207,7 +204,7 @@ def fit_packed(
             behind = [i for i, s in enumerate(saved) if max(s, default=0) < ahead]
             if behind:
                 fit_packed([configs[i] for i in behind], [out_dirs[i] for i in behind], True, stop_after=ahead)
-            resume_at = [latest_checkpoint(RunPaths(Path(d)).checkpoints) for d in out_dirs]
+            resume_at = [latest_checkpoint(Run(d).checkpoints) for d in out_dirs]
 
     first = configs[0]
     # channels_last is not applied: vmap moves the run dimension into the channels of each grouped
@@ -232,19 +229,24 @@ def fit_packed(
         loss_fn, schedule = build_loss(config, data.class_counts, model)
         loss_fn.to(device)
         optimizer = build_optimizer(config.optim, model)
-        runs.append(PackedRun(config, RunPaths(Path(out_dir)), data, model, loss_fn, schedule, optimizer))
+        run_dir = Run(out_dir)
+        checkpointer = Checkpointer(run_dir.checkpoints, config.train.checkpoint_keep, config=config, model=model,
+                                    optimizer=optimizer, loss_fn=loss_fn, data=data)
+        runs.append(PackedRun(config, run_dir, data, model, loss_fn, schedule, optimizer, checkpointer))
     packed = PackedModel([run.model for run in runs])
 
     # --- 2. fresh start or resume, each run from its own checkpoint --------------------------------
     for run, ckpt in zip(runs, resume_at):
+        assert run.run is not None and run.checkpointer is not None
         if ckpt is not None:
-            _restore(run, load_checkpoint(ckpt), ckpt)
-        run.paths.root.mkdir(parents=True, exist_ok=True)
-        remove_temp_files(run.paths.checkpoints)
-        save_config(run.config, run.paths.config)
-        MetricsLog(run.paths.metrics).truncate_after(run.start_epoch)
-    start = runs[0].start_epoch
-    if any(run.start_epoch != start for run in runs):  # pragma: no cover - levelled above
+            run.checkpointer.load_state_dict(load_checkpoint(ckpt), source=f"checkpoint {ckpt}")
+        run.run.root.mkdir(parents=True, exist_ok=True)
+        remove_temp_files(run.run.checkpoints)
+        save_config(run.config, run.run.config_path)
+        MetricsLog(run.run.metrics).truncate_after(run.checkpointer.progress.epoch)
+    done = [run.checkpointer.progress for run in runs]  # type: ignore[union-attr]
+    start = done[0].epoch
+    if any(d.epoch != start for d in done):  # pragma: no cover - levelled above
         raise LongtailError("the runs of a pack resumed at different epochs; resume them with --pack 1")
 
     K = len(runs)
@@ -279,23 +281,26 @@ def fit_packed(
         for index, run in enumerate(runs):
             bad = stats["first_bad_step"][index]
             if bad is not None:
-                previous = latest_checkpoint(run.paths.checkpoints)
+                previous = latest_checkpoint(run.run.checkpoints)  # type: ignore[union-attr]
                 kept = f"last good checkpoint {previous} kept" if previous else "no checkpoint was written yet"
                 raise TrainingDiverged(
-                    f"{run.paths.root}: the training loss became NaN or infinite at epoch {epoch + 1}, step "
+                    f"{run.run.root}: the training loss became NaN or infinite at epoch {epoch + 1}, step "
                     f"{bad + 1}; stopped ({kept}) — lower optim.lr, check the data, or use runtime.precision=fp32"
                 )
         for index, run in enumerate(runs):
+            assert run.run is not None and run.checkpointer is not None
+            progress_k = run.checkpointer.progress
             eval_started = time.perf_counter()
             every = run.config.eval.every
             report = None
             if last_epoch or (every > 0 and (epoch + 1) % every == 0):
                 report = evaluate(run.model, run.data.test, accel, dist, run.data.class_counts, run.config.eval)
-                run.last_report = report
-                if run.best["top1"] is None or report["top1"] > run.best["top1"]:
-                    run.best = {"top1": report["top1"], "epoch": epoch + 1}
+                progress_k.last_report = report
+                if progress_k.best["top1"] is None or report["top1"] > progress_k.best["top1"]:
+                    progress_k.best = {"top1": report["top1"], "epoch": epoch + 1}
             seconds = train_seconds + time.perf_counter() - eval_started
-            run.elapsed += seconds
+            progress_k.seconds += seconds
+            progress_k.epoch = epoch + 1
             record: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "lr": stats["lr"][index],
@@ -311,24 +316,29 @@ def fit_packed(
                     **{f"test_{g}": v["accuracy"] for g, v in report["groups"].items()},
                 )
             record["seconds"] = seconds
-            MetricsLog(run.paths.metrics).append(record)
+            MetricsLog(run.run.metrics).append(record)
             if index == 0 or progress.mode == "line":
                 progress.end_epoch(record)
             if last_epoch or epoch + 1 == end or (epoch + 1) % run.config.train.checkpoint_every == 0:
-                _save(run, epoch + 1)
+                # the global RNG state its solo run would save (seeded at the epoch start, not drawn from)
+                torch.manual_seed(derived_seed(run.config.train.seed, epoch, "global"))
+                run.checkpointer.save()
             track = run.config.analysis.track_every
             if track > 0 and ((epoch + 1) % track == 0 or last_epoch):
-                save_snapshot(run.paths.snapshots, run.model, epoch + 1, run.config, run.data)
+                run.run.save_snapshot(run.model, epoch + 1, run.config, run.data)
 
     if end < epochs:
         return []
     results = []
-    for run in runs:
-        if run.last_report is None:  # resumed a finished run whose checkpoint predates the report
-            run.last_report = evaluate(run.model, run.data.test, accel, dist, run.data.class_counts, run.config.eval)
-        result = build_results(run.config, run.data, run.last_report, run.best, run.elapsed, dist, compiled)
+    for run, progress_k in zip(runs, done):
+        assert run.run is not None
+        if progress_k.last_report is None:  # resumed a finished run whose checkpoint predates the report
+            progress_k.last_report = evaluate(run.model, run.data.test, accel, dist, run.data.class_counts,
+                                              run.config.eval)
+        result = build_results(run.config, run.data, progress_k.last_report, progress_k.best, progress_k.seconds,
+                               dist, compiled)
         result["timing"]["packed"] = K
-        write_json(run.paths.results, result)
+        write_json(run.run.results, result)
         results.append(result)
     return results
 
@@ -389,45 +399,3 @@ def train_packed_epoch(
         "lr": lrs,
         "first_bad_step": [None if b >= steps else b for b in bad],
     }
-
-
-def _restore(run: PackedRun, state: dict[str, Any], path: Path) -> None:
-    """Load a run's checkpoint (written packed or alone) into its model, optimiser and loss."""
-    if state["fingerprint"] != run.data.fingerprint:
-        raise LongtailError(
-            f"checkpoint {path} was trained on training subset {state['fingerprint']} but the config now builds "
-            f"{run.data.fingerprint}; the data changed — start a new run with --out"
-        )
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.loss_fn.set_class_weights(state["loss"].get("class_weights"))
-    run.loss_fn.load_state_dict(state["loss"])
-    set_rng_state(state["rng"])
-    run.start_epoch = int(state["epoch"])
-    run.best = dict(state["best"])
-    run.elapsed = float(state["timing"]["seconds"])
-    run.last_report = state.get("last_report") or None
-
-
-def _save(run: PackedRun, epoch: int) -> None:
-    """The run's checkpoint, with the keys (and the global RNG state) its solo run would write."""
-    torch.manual_seed(derived_seed(run.config.train.seed, epoch - 1, "global"))
-    save_checkpoint(
-        {
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": {"kind": run.config.optim.schedule, "epoch": epoch},
-            "augment": run.data.augment_state(),
-            "rng": get_rng_state(),
-            "epoch": epoch,
-            "config": run.config.to_dict(),
-            "fingerprint": run.data.fingerprint,
-            "class_counts": list(run.data.class_counts),
-            "best": run.best,
-            "loss": run.loss_fn.state_dict(),
-            "timing": {"seconds": run.elapsed},
-            "last_report": run.last_report or {},
-        },
-        run.paths.checkpoints,
-        keep=run.config.train.checkpoint_keep,
-    )
