@@ -156,6 +156,8 @@ def test_incompatible_runs_are_refused_with_the_reason(make_config, tmp_path):
     assert "optim.batch_size" in pack_incompatibility([a, other])
     with pytest.raises(ConfigError, match="cannot be trained as one pack: .*optim.batch_size"):
         fit_packed([a, other], [tmp_path / "x", tmp_path / "y"])
+    frozen = make_config(1, model={"name": "resnet32", "head": "normed-linear", "freeze": "backbone"})
+    assert "model.freeze" in pack_incompatibility([a, frozen])
     linear = make_config(1, model={"name": "resnet32", "head": "linear"})
     assert "normed-linear" in pack_incompatibility([a, linear])
     with pytest.raises(ConfigError, match="Dropout"):

@@ -92,6 +92,9 @@ def pack_incompatibility(configs: list[Config]) -> str | None:
                 return f"run {index} has {key}={mine}, run 0 {theirs}"
         if _runtime(config) != _runtime(first):
             return f"run {index} has other runtime settings than run 0 ({_runtime(config)} vs {_runtime(first)})"
+    for index, config in enumerate(configs):
+        if config.model.init_from or config.model.freeze != "none":
+            return f"run {index} starts from model.init_from / model.freeze, which fit_packed does not apply"
     accel = Accel(device=first.runtime.device, precision=first.runtime.precision)
     if accel.resolved_precision == "fp16":
         return "runtime.precision=fp16 needs a loss scaler per run; use bf16 or fp32"
