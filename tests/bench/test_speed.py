@@ -113,6 +113,8 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
     assert status == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"ratio: \d+\.\d\d", lines[-1])
+    assert re.fullmatch(r"limit: a \d+\.\d%, b \d+\.\d% of the FLOP-bound limit \(fmnist\)", lines[-2])
+    assert any(line.startswith("  of the FLOP-bound limit (fmnist): a ") for line in lines)
     assert any("fmnist-LT shape: 242 training images 1×28×28" in line for line in lines)
     payload = json.loads(out.read_text())
     (shape,) = payload["shapes"]
@@ -130,6 +132,12 @@ def test_tiny_run_through_the_cli_prints_figures_and_ratio(tmp_path, capsys):
         assert epoch["first_seconds"] > 0 and epoch["first_train_seconds"] > 0
         assert pipeline["setup_seconds"] > 0
     assert any(line.startswith("  whole-epoch ratio a/b (fmnist): ") for line in lines)
+    limit = shape["limit"]
+    assert 0.2 < limit["gflop_per_image"] < 0.4  # ResNet-32 on 1×28×28: ~0.31 GFLOP (SPEC §10)
+    assert set(limit["peak_gflops"]) == {"fp32", "bf16"}
+    for pipeline, precision in ((a, "fp32"), (b, "bf16")):
+        expected = pipeline["train_median"] * limit["gflop_per_image"] / limit["peak_gflops"][precision]
+        assert pipeline["limit_fraction"] == pytest.approx(expected)
     assert float(lines[-1].split()[1]) == pytest.approx(b["train_median"] / a["train_median"], abs=0.006)
 
 
@@ -140,6 +148,25 @@ def test_benchmark_script_has_the_same_options():
     ).stdout
     for option in ("--precision", "--channels-last", "--compile", "--data-on-device", "--ablation", "--profile"):
         assert option in out
+
+
+def test_limit_fraction_is_rate_times_flops_over_peak():
+    def result(label, kind, precision, rate):
+        r = harness.PipelineResult(harness.Pipeline(label, kind, precision=precision))
+        r.train = [{"images": rate, "seconds": 1.0, "data_seconds": 0.0}]
+        return r
+
+    # a (fp32) at 100 img/s, b (bf16) at 500 img/s; 0.3 GFLOP per image; peaks 120 and 600 GFLOP/s
+    limit = {"gflop_per_image": 0.3, "peak_gflops": {"fp32": 120.0, "bf16": 600.0}, "device": "cpu",
+             "limit_img_per_s": {"fp32": 400.0, "bf16": 2000.0}}
+    shape = harness.ShapeResult(harness.SHAPES["fmnist"], 100,
+                              [result("a", "reference", "fp32", 100), result("b", "longtail", "bf16", 500)], None, limit)
+    assert shape.limit_fraction(shape.results[0]) == pytest.approx(100 * 0.3 / 120)  # 25%
+    assert shape.limit_fraction(shape.results[1]) == pytest.approx(500 * 0.3 / 600)  # 25%
+    line = report.format_limit(shape)
+    assert line.startswith("of the FLOP-bound limit (fmnist): a 25.0%, b 25.0% — 0.300 GFLOP per training image")
+    assert "fp32 120 GFLOP/s → 400 img/s" in line and "bf16 600 GFLOP/s → 2,000 img/s" in line
+    assert harness.ShapeResult(harness.SHAPES["fmnist"], 100, shape.results).limit_fraction(shape.results[0]) is None
 
 
 def test_profile_report_says_what_the_target_ratio_would_need():

@@ -273,10 +273,28 @@ class ShapeResult:
     num_images: int
     results: list[PipelineResult]
     profile: dict[str, Any] | None = None
+    limit: dict[str, Any] | None = None  # pipelines.flop_limit(): GFLOP per training image, peak GFLOP/s
 
     @property
     def ratio(self) -> float:
         return self.results[1].train_median / self.results[0].train_median
+
+    def limit_fraction(self, result: PipelineResult) -> float | None:
+        """``result``'s training rate as a fraction of the FLOP-bound limit (SPEC §10): images/s ×
+        GFLOP per training image ÷ the measured matrix-product GFLOP/s in the pipeline's precision."""
+        if not self.limit:
+            return None
+        peak = self.limit["peak_gflops"].get(precision_of(result.pipeline, self.limit["device"]))
+        return result.train_median * self.limit["gflop_per_image"] / peak if peak else None
+
+
+def precision_of(pipeline: Pipeline, device: str) -> str:
+    """The precision ``pipeline`` trains in on ``device`` (the reference pipeline: fp32)."""
+    from longtail.engine.accel import Accel
+
+    if pipeline.kind == "reference":
+        return "fp32"
+    return Accel(device=device, precision=pipeline.precision).resolved_precision
 
 
 def pipelines_for(options: SpeedOptions) -> list[Pipeline]:
@@ -330,11 +348,13 @@ def ablation_rows(options: SpeedOptions) -> list[tuple[str, Pipeline]]:
 
 def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -> ShapeResult:
     """Measure every pipeline on ``shape``, interleaved (see the module docstring)."""
+    from longtail.bench.pipelines import flop_limit, remeasure_peaks
     from longtail.data.profiles import longtail_counts
 
     context = mp.get_context("spawn")
     pipelines = pipelines_for(options)
     results = [PipelineResult(p) for p in pipelines]
+    limit = flop_limit(shape, options, pipelines)  # measured before the pipelines' processes exist
     workers: list[_Worker] = []
     profile = None
     try:
@@ -349,6 +369,7 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
                 result.train.append(worker.call("train", options.steps))
             rates = ", ".join(f"{r.pipeline.label} {r.train_rates[-1]:.0f}" for r in results)
             say(f"  window {window + 1}/{options.windows}: {rates} img/s")
+            remeasure_peaks(limit, options)  # between the windows too: the highest is kept
         for batch_size in options.eval_batch_sizes:
             for _ in range(options.eval_windows):
                 for worker, result in zip(workers, results):
@@ -366,4 +387,4 @@ def run_shape(options: SpeedOptions, shape: Shape, say: Callable[[str], None]) -
         for worker in workers:
             worker.close()
     num_images = sum(longtail_counts(shape.num_classes, options.n_max or shape.n_max, shape.imbalance_ratio))
-    return ShapeResult(shape, num_images, results, profile)
+    return ShapeResult(shape, num_images, results, profile, limit)

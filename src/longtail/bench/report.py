@@ -26,7 +26,44 @@ def machine() -> str:
     flags = ""
     if hasattr(torch.backends, "cpu") and hasattr(torch.backends.cpu, "get_cpu_capability"):
         flags = f", {torch.backends.cpu.get_cpu_capability()}"
+    flags += "".join(f", {f}" for f in cpu_flags())
+    emulated = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    if emulated:
+        flags += f", emulated: {' '.join(emulated)}"
     return f"{cpu} ({os.cpu_count()} cpus{flags}), torch {torch.__version__}"
+
+
+def cpu_flags() -> list[str]:
+    """The CPU flags that decide the training speed (as ``lscpu`` lists them): vector width, FMA,
+    bf16 and AMX."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            line = next((line for line in handle if line.startswith("flags")), "")
+    except OSError:
+        return []
+    have = set(line.split(":", 1)[-1].split())
+    return [flag for flag in wanted if flag in have]
+
+
+def percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def format_limit(result: ShapeResult) -> str:
+    """``of the FLOP-bound limit (fmnist): a 12.3%, b 25.0% — …`` for the pipelines a and b."""
+    limit = result.limit
+    assert limit is not None
+    a, b = result.results[0], result.results[1]
+    peaks = ", ".join(
+        f"{name} {peak:.0f} GFLOP/s → {limit['limit_img_per_s'][name]:,.0f} img/s"
+        for name, peak in limit["peak_gflops"].items()
+    )
+    return (
+        f"of the FLOP-bound limit ({result.shape.name}): a {percent(result.limit_fraction(a))}, "
+        f"b {percent(result.limit_fraction(b))} — {limit['gflop_per_image']:.3f} GFLOP per training image; "
+        f"2048² matrix product {peaks}"
+    )
 
 
 def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
@@ -38,7 +75,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         f"{options.windows} windows × {options.steps} steps, interleaved; "
         f"{result.results[0].threads} threads",
         f"  {'':15} {'pipeline':<68} {'train img/s':>11} {'min–max':>11} {'data%':>6} "
-        f"{'eval img/s':>10} {'@bs':>5} {'peak MiB':>9} {'Δ MiB':>7}",
+        f"{'eval img/s':>10} {'@bs':>5} {'peak MiB':>9} {'Δ MiB':>7} {'% limit':>8}",
     ]
     for r in result.results:
         rates = r.train_rates
@@ -47,7 +84,7 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
         lines.append(
             f"  {r.pipeline.label[:15]:15} {r.pipeline.describe()[:68]:<68} {r.train_median:11.1f} "
             f"{min(rates):5.0f}–{max(rates):<5.0f} {100 * r.data_fraction:5.1f}% {eval_rate:10.0f} {eval_bs:5d} "
-            f"{r.memory['peak_rss_mib']:9.0f} {delta:7.0f}"
+            f"{r.memory['peak_rss_mib']:9.0f} {delta:7.0f} {percent(result.limit_fraction(r)):>8}"
         )
     for r in result.results[:2]:
         medians = ", ".join(f"bs {bs}: {rate:.0f}" for bs, rate in r.eval_medians().items())
@@ -64,6 +101,8 @@ def format_shape(result: ShapeResult, options: SpeedOptions) -> list[str]:
             )
         lines.append(f"  whole-epoch ratio a/b ({shape.name}): {a_epoch['seconds'] / b_epoch['seconds']:.2f}")
     lines.append(f"  ratio b/a ({shape.name}): {result.ratio:.2f}")
+    if result.limit:
+        lines.append("  " + format_limit(result))
     if len(result.results) > 2:
         base = result.results[0].train_median
         by_key = {r.pipeline.settings_key(): r for r in result.results}
@@ -144,12 +183,14 @@ def write_json(options: SpeedOptions, results: Sequence[ShapeResult], path: str)
                 "shape": r.shape.name,
                 "num_images": r.num_images,
                 "ratio": r.ratio,
+                "limit": r.limit,
                 "pipelines": [
                     {
                         "label": p.pipeline.label,
                         "settings": dataclasses.asdict(p.pipeline),
                         "train_img_per_s": p.train_rates,
                         "train_median": p.train_median,
+                        "limit_fraction": r.limit_fraction(p),
                         "data_fraction": p.data_fraction,
                         "eval_img_per_s": p.eval_medians(),
                         "memory": p.memory,

@@ -38,7 +38,11 @@ Threads: torch's default (all cores) unless ``--threads``. On a CPU shared with 
 processes, one thread per process gives steadier figures (two OpenMP threads wait on each other
 when either is descheduled).
 
-The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the first shape.
+The last line printed is ``ratio: X.XX`` — (b) ÷ (a) training images/s of the first shape —, the one
+before it ``limit: a X%, b Y%``: each pipeline's training rate as a fraction of the FLOP-bound limit
+(SPEC §10: images/s × GFLOP per training image ÷ the 2048² matrix-product GFLOP/s measured here in
+the pipeline's precision, with the pipelines' thread count, before their processes start and again between
+the windows, the highest kept).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from longtail.bench.harness import RECIPE_STEPS, SHAPES, ShapeResult, SpeedOptions, pipelines_for, run_shape
-from longtail.bench.report import format_shape, machine, write_json
+from longtail.bench.report import format_shape, machine, percent, write_json
 
 
 def options_from_args(args: Any) -> SpeedOptions:
@@ -105,5 +109,8 @@ def run_speed(options: SpeedOptions, say: Callable[[str], None] = _say) -> list[
     if options.json_path:
         write_json(options, results, options.json_path)
         say(f"results written to {options.json_path}")
-    say(f"ratio: {results[0].ratio:.2f}")
+    first = results[0]
+    say(f"limit: a {percent(first.limit_fraction(first.results[0]))}, b {percent(first.limit_fraction(first.results[1]))} "
+        f"of the FLOP-bound limit ({first.shape.name})")
+    say(f"ratio: {first.ratio:.2f}")
     return results

@@ -16,38 +16,75 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def start(config: Config, out: Path, seeds: list[int] | None = None, overwrite: bool = False) -> None:
+def start(config: Config, out: Path, seeds: list[int] | None = None, overwrite: bool = False,
+          pack: int | str = 1) -> None:
     """Train ``config`` into ``out`` (a new directory; replaced with ``overwrite``), or one run per seed
-    into ``out/seed-<s>`` and their mean ± std into ``out/summary.json``."""
+    into ``out/seed-<s>`` and their mean ± std into ``out/summary.json`` (``pack`` seeds at a time as one
+    batched model, see :func:`pack_size`)."""
     from longtail.engine.trainer import fit, prepare_run_dir
 
     if rank() == 0:
         prepare_run_dir(out, resume=False, overwrite=overwrite)
         save_config(config, out / "config.yaml")  # first, so that a run killed at once can be resumed
     if seeds:
-        train_seeds(config, out, seeds, resume=False)
+        train_seeds(config, out, seeds, resume=False, pack=pack)
     else:
         fit(config, out)
 
 
-def train_seeds(config: Config, out: Path, seeds: list[int], resume: bool) -> dict[str, Any]:
-    """One run per seed (finished ones reused when resuming); returns (and on rank 0 writes and prints)
-    the summary over the seeds."""
+def pack_size(pack: int | str, count: int, config: Config) -> int:
+    """How many of ``count`` runs of ``config`` to train per pack (``engine.packed``): ``pack`` itself
+    (checked: the model must be packable, one process), or for ``"auto"`` all of them on an
+    accelerator and 1 on a CPU — there one run already keeps the cores busy and the batched kernels
+    are slower than the single ones (``benchmarks/packing.py``: ×0.5-0.8 on the 2-core CPUs)."""
+    from longtail.engine.accel import resolve_device
+    from longtail.engine.packed import pack_incompatibility
+    from longtail.errors import ConfigError
+
+    reason = pack_incompatibility([config, config])
+    if reason is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        reason = "packed training runs in one process, not under torchrun"
+    if pack == "auto":
+        on_cpu = resolve_device(config.runtime.device).type == "cpu"
+        return count if count > 1 and reason is None and not on_cpu else 1
+    assert isinstance(pack, int)
+    if pack > 1 and reason is not None:
+        raise ConfigError(f"--pack {pack}: {reason}; use --pack 1")
+    return max(pack, 1)
+
+
+def train_seeds(config: Config, out: Path, seeds: list[int], resume: bool, pack: int | str = 1) -> dict[str, Any]:
+    """One run per seed (finished ones reused when resuming), ``pack`` at a time (:func:`pack_size`);
+    returns (and on rank 0 writes and prints) the summary over the seeds."""
+    from longtail.engine.packed import fit_packed
     from longtail.engine.summary import format_table, load_results, summarize
     from longtail.engine.trainer import fit
     from longtail.tracking import write_json
 
     runs = {}
+    todo = []
     for seed in seeds:
-        seeded = copy.deepcopy(config)
-        seeded.train.seed = seed
-        run_dir = out / f"seed-{seed}"
-        if resume and (run_dir / "results.json").is_file():
-            runs[seed] = load_results(run_dir)
-            continue
+        if resume and (out / f"seed-{seed}" / "results.json").is_file():
+            runs[seed] = load_results(out / f"seed-{seed}")
+        else:
+            todo.append(seed)
+    size = pack_size(pack, len(todo), config)
+    for first in range(0, len(todo), size):
+        group = todo[first : first + size]
+        configs = []
+        for seed in group:
+            seeded = copy.deepcopy(config)
+            seeded.train.seed = seed
+            configs.append(seeded)
+        dirs = [out / f"seed-{seed}" for seed in group]
         if rank() == 0:
-            print(f"== seed {seed} -> {run_dir}", flush=True)
-        runs[seed] = fit(seeded, run_dir, resume=resume)
+            names = ", ".join(map(str, dirs))
+            print(f"== seed{'s' if len(group) > 1 else ''} {', '.join(map(str, group))} -> {names}"
+                  f"{' (one packed model)' if len(group) > 1 else ''}", flush=True)
+        if len(group) == 1:
+            runs[group[0]] = fit(configs[0], dirs[0], resume=resume)
+        else:
+            runs.update(zip(group, fit_packed(configs, dirs, resume=resume)))
     summary = summarize(runs)
     if rank() == 0:
         write_json(out / "summary.json", summary)
@@ -56,7 +93,7 @@ def train_seeds(config: Config, out: Path, seeds: list[int], resume: bool) -> di
 
 
 def resume(out: Path, config_path: str | None = None, overrides: list[str] | None = None,
-           seeds: list[int] | None = None) -> None:
+           seeds: list[int] | None = None, pack: int | str = 1) -> None:
     """Continue the run (or the seeds' runs) in ``out``; a given config / overrides must equal the saved
     config except in runtime-only keys."""
     from longtail.engine.trainer import fit
@@ -76,6 +113,6 @@ def resume(out: Path, config_path: str | None = None, overrides: list[str] | Non
         config = requested  # may differ in runtime-only keys (device, threads, progress)
     seed_dirs = sorted(out.glob("seed-*"))
     if seeds or (seed_dirs and not (out / "checkpoints").exists()):
-        train_seeds(config, out, seeds or sorted(int(d.name[5:]) for d in seed_dirs), resume=True)
+        train_seeds(config, out, seeds or sorted(int(d.name[5:]) for d in seed_dirs), resume=True, pack=pack)
     else:
         fit(config, out, resume=True)
