@@ -73,16 +73,16 @@ def _fail_in_epoch_two(monkeypatch, bad_name, images_per_epoch):
     """The file turns bad after the first epoch (as a disk error in the middle of a run would)."""
     import longtail.data.loaders as loaders
 
-    real = loaders.open_rgb
+    real = loaders.open_image
     calls = {"n": 0}
 
-    def open_rgb(path):
+    def open_image(path, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] > images_per_epoch and str(path).endswith(bad_name):
             raise DataError(f"cannot decode image {path}: truncated or corrupt (image file is truncated)")
-        return real(path)
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(loaders, "open_rgb", open_rgb)
+    monkeypatch.setattr(loaders, "open_image", open_image)
 
 
 def test_stop_names_file_and_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
