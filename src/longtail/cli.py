@@ -51,7 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LongtailError as error:
-        print(f"longtail: error: {error}", file=sys.stderr)
+        status = int(getattr(error, "exit_status", 2))
+        print(f"longtail: {'error' if status == 2 else 'stopped'}: {error}", file=sys.stderr)
+        return status
+    except OSError as error:
+        # A file-system refusal on a path the user gave (too long, no permission, no space, read-only):
+        # the environment, not a bug. OS errors without a file name (sockets, ...) keep their traceback.
+        if error.filename is None:
+            raise
+        where = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+        print(f"longtail: error: {where}: {error.strerror or error}; check the path, its permissions and the free "
+              "space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("longtail: interrupted", file=sys.stderr)

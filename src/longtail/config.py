@@ -73,6 +73,9 @@ class DataConfig:
     # auto = when the decoded images fit data.memory_budget_mb, true = required, false = always stream
     in_memory: bool | str = "auto"
     memory_budget_mb: int = 4096
+    # a training image that cannot be decoded mid-run: "stop" (name the file and the step; the last
+    # checkpoint is kept) or "skip" (drop it from its batch; results.json counts and lists them)
+    on_bad_file: str = "stop"
     # Text data sets only (IMDB): the vocabulary is built on the long-tailed training subset.
     max_len: int = 400  # keep the first max_len tokens of each text (longer ones are truncated)
     min_freq: int = 1  # a token enters the vocabulary if it occurs at least this often in training
@@ -192,6 +195,9 @@ class RuntimeConfig:
     # per activation (glibc; CPU runs), "system" leaves the C library's defaults. Changes no result.
     allocator: str = "tuned"
     num_threads: int = 0  # torch intra-op threads (0 = leave torch's default)
+    # distributed runs: seconds a collective waits for the other ranks before this rank stops with an
+    # error (a rank that died is usually noticed at once; this bounds a rank that hangs)
+    dist_timeout: float = 600.0
     progress: str = "auto"  # "auto" (bar on a terminal, one line per epoch otherwise), "bar", "line", "none"
 
 
@@ -216,11 +222,13 @@ class Config:
 
 
 # Keys that do not change what is computed, so --resume may differ in them.
-RUNTIME_ONLY_KEYS = ("runtime.progress", "runtime.num_threads", "runtime.device", "runtime.allocator")
+RUNTIME_ONLY_KEYS = ("runtime.progress", "runtime.num_threads", "runtime.device", "runtime.allocator",
+                     "runtime.dist_timeout")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step", "none"),
     "data.class_order": ("natural", "reversed", "permuted"),
+    "data.on_bad_file": ("stop", "skip"),
     "model.head": ("linear", "normed-linear"),
     "model.freeze": ("none", "backbone"),
     "data.train_transform": ("auto", "pad-crop", "random-resized-crop", "resize-crop"),
@@ -403,9 +411,13 @@ def load_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; give the path of a YAML config")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"config {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {error.start}); give a YAML config file") from None
+    except OSError as error:
+        raise ConfigError(f"config {path} cannot be read ({error.strerror or error}); check its permissions") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: the top level must be a mapping of sections")
     base = raw.pop("base", None)
@@ -452,7 +464,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             sub = node.setdefault(name, {}) or {}
             node[name] = sub
             for part in parts[2:-1]:
+                if not isinstance(sub, dict):
+                    break
                 sub = sub.setdefault(part, {})
+            if not isinstance(sub, dict):  # e.g. `model.params=1 model.params.seed=0`
+                raise ConfigError(f"{key!r} cannot be set: its parent is {sub!r}, not a mapping; drop that override")
             sub[parts[-1]] = value
     return raw
 
@@ -483,6 +499,8 @@ def validate(config: Config) -> None:
     for key in non_negative:
         if flat[key] < 0:
             raise ConfigError(f"config key {key!r} must be >= 0, got {flat[key]}")
+    if not 1 <= config.runtime.dist_timeout <= 7 * 86400:  # also refuses nan
+        raise ConfigError(f"runtime.dist_timeout must be between 1 and 604800 seconds, got {config.runtime.dist_timeout}")
     if config.data.max_vocab is not None and config.data.max_vocab < 0:
         raise ConfigError(f"data.max_vocab must be >= 0 or null (no limit), got {config.data.max_vocab}")
     if config.data.n_max is not None and (isinstance(config.data.n_max, bool) or config.data.n_max < 1):

@@ -69,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
             raise LongtailError(f"{d} holds several seeds ({', '.join(seeds)}); pass one of them, e.g. {d / seeds[0]}")
     labels = run_labels(dirs, args.name)
     out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("longtail-report"))
+    if out.exists() and not out.is_dir():
+        raise LongtailError(f"--out {out} exists and is not a directory; give a directory for the report")
+    try:  # before the analysis, which takes minutes
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LongtailError(f"--out {out} cannot be created ({error.strerror or error}); choose a writable path") from None
     analyses = []
     for d, label in zip(dirs, labels):
         analyses.append(

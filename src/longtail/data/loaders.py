@@ -214,19 +214,27 @@ class StreamTransform:
 
 
 class _FileDataset(torch.utils.data.Dataset):
-    """Keys are (index, epoch, position); only paths are held."""
+    """Keys are (index, epoch, position); only paths are held. ``skip_bad``: an undecodable file
+    gives ``(None, label, path)`` instead of raising, and the batch goes on without it."""
 
-    def __init__(self, paths: Sequence[str], labels: Sequence[int], transform: StreamTransform, seed: int):
+    def __init__(self, paths: Sequence[str], labels: Sequence[int], transform: StreamTransform, seed: int,
+                 skip_bad: bool = False):  # fmt: skip
         self.paths, self.labels, self.transform, self.seed = paths, labels, transform, seed
+        self.skip_bad = skip_bad
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+    def __getitem__(self, key: tuple[int, int, int]) -> tuple[np.ndarray | None, int, str | None]:
         index, epoch, position = key
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, epoch, position])))
-        image = open_image(self.paths[index], self.transform.pil_mode)
-        return self.transform(image, rng), int(self.labels[index])
+        try:
+            image = open_image(self.paths[index], self.transform.pil_mode)
+        except DataError:
+            if not self.skip_bad:
+                raise
+            return None, int(self.labels[index]), str(self.paths[index])
+        return self.transform(image, rng), int(self.labels[index]), None
 
 
 class _BatchKeys:
@@ -251,10 +259,13 @@ class _BatchKeys:
             yield batch
 
 
-def _collate(items: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.stack([a for a, _ in items])), torch.tensor(
-        [y for _, y in items], dtype=torch.int64
-    )
+def _collate(items: list[tuple[np.ndarray | None, int, str | None]]) -> tuple[torch.Tensor | None, torch.Tensor, list[str]]:
+    """The decoded images of a batch, their labels, and the paths of the files skipped as undecodable."""
+    good = [(a, y) for a, y, _ in items if a is not None]
+    skipped = [path for _, _, path in items if path is not None]
+    if not good:
+        return None, torch.zeros(0, dtype=torch.int64), skipped
+    return torch.from_numpy(np.stack([a for a, _ in good])), torch.tensor([y for _, y in good], dtype=torch.int64), skipped
 
 
 def _worker_errors_as_one_line(loader: Iterable[Any]) -> Iterator[Any]:
@@ -280,6 +291,10 @@ class StreamingLoader(_EpochPosition):
     Memory holds the path list and the batches in flight (``workers × prefetch``), not the images:
     it does not grow with the number of images. Normalisation is applied to the uint8 batch in the
     main process: ``x = (u8 / 255 − mean) / std``.
+
+    A file that cannot be decoded (``on_bad_file``): ``"stop"`` raises a DataError naming the file,
+    the epoch and the step; ``"skip"`` drops it from its batch (a batch of only bad files is skipped)
+    and appends its path to ``bad_files`` (one entry per time it was met).
     """
 
     def __init__(
@@ -294,14 +309,18 @@ class StreamingLoader(_EpochPosition):
         seed: int = 0,
         device: str | torch.device = "cpu",
         channels_last: bool = False,
+        on_bad_file: str = "stop",
     ) -> None:
+        if on_bad_file not in ("stop", "skip"):
+            raise ValueError(f"on_bad_file must be 'stop' or 'skip', got {on_bad_file!r}")
         if len(paths) != len(labels):
             raise ValueError(f"{len(labels)} labels for {len(paths)} paths")
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         self.transform = transform or StreamTransform()
         label_list = labels.tolist() if isinstance(labels, torch.Tensor) else list(labels)
-        self.dataset = _FileDataset(paths, label_list, self.transform, seed)
+        self.dataset = _FileDataset(paths, label_list, self.transform, seed, skip_bad=on_bad_file == "skip")
+        self.bad_files: list[str] = []
         self.batch_size, self.drop_last, self.workers = batch_size, drop_last, workers
         self.sampler = sampler if sampler is not None else range(len(paths))
         self.device = torch.device(device)
@@ -322,9 +341,20 @@ class StreamingLoader(_EpochPosition):
             pin_memory=self.device.type == "cuda",
         )
         mean, std = self.mean.to(self.device), self.std.to(self.device)
-        for position, (images, labels) in enumerate(_worker_errors_as_one_line(loader), self._resume_at + 1):
-            self.position = position
-            x = images.to(self.device, non_blocking=True).float().div_(255.0).sub_(mean).div_(std)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, labels.to(self.device, non_blocking=True)
+        first = self._resume_at  # read before the DataLoader's first batch resets it
+        try:
+            for position, (images, labels, skipped) in enumerate(_worker_errors_as_one_line(loader), first + 1):
+                self.position = position
+                self.bad_files.extend(skipped)
+                if images is None:
+                    continue
+                x = images.to(self.device, non_blocking=True).float().div_(255.0).sub_(mean).div_(std)
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, labels.to(self.device, non_blocking=True)
+        except DataError as error:
+            raise DataError(
+                f"{error}, at epoch {self.epoch + 1}, step {self.position + 1}; stopped (the last checkpoint is "
+                "kept) — replace or remove the file and continue with `longtail train --resume`, or set "
+                "data.on_bad_file=skip"
+            ) from None

@@ -89,7 +89,10 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when present, else CPU; otherwise the named device, checked to exist."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"runtime.device={name!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"runtime.device={name!r} but no CUDA device is available; use 'cpu' or 'auto'")
     return device

@@ -1,7 +1,9 @@
 """Checkpoints: the :class:`Checkpointer` over a run's stateful parts, and the file format.
 
 A checkpoint is :meth:`Checkpointer.state_dict`: the keys :data:`CHECKPOINT_KEYS` (``epoch`` =
-number of completed epochs). Every value is a tensor, a number, a string or a list/dict of those, so
+number of completed epochs). A mid-epoch checkpoint (written when the run is preempted,
+``ckpt-<epoch>-step-<step>.pt``) also has ``step`` (steps done in epoch ``epoch + 1``) and ``ranks``:
+per process, the global RNG and augmentation states and the epoch's running sums (``partial``). Every value is a tensor, a number, a string or a list/dict of those, so
 it loads with ``torch.load(weights_only=True)``.
 
 Writing goes to ``ckpt-<epoch>.pt.tmp`` in the same directory, is flushed to disk, then renamed over
@@ -29,10 +31,53 @@ CHECKPOINT_KEYS = ("model", "optimizer", "loss", "scheduler", "sampler", "augmen
                    "last_report", "config", "fingerprint", "class_counts")
 _ADDED_LATER = ("sampler",)  # absent from checkpoints written before it was kept; they still load
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
+_MID_EPOCH = re.compile(r"^ckpt-(\d+)-step-(\d+)\.pt$")
 
 
 class CheckpointError(LongtailError):
     """A checkpoint could not be written or read."""
+
+
+def checkpoint_path(directory: str | Path, epoch: int, step: int = 0) -> Path:
+    """``ckpt-<epoch>.pt`` (after ``epoch`` complete epochs) or, mid-epoch (written on preemption),
+    ``ckpt-<epoch>-step-<step>.pt`` (``step`` steps into the next epoch)."""
+    name = f"ckpt-{epoch:04d}.pt" if not step else f"ckpt-{epoch:04d}-step-{step:07d}.pt"
+    return Path(directory) / name
+
+
+def resume_points(directory: str | Path) -> list[tuple[int, int, Path]]:
+    """``(epoch, step, path)`` of every complete checkpoint, epoch-end (step 0) and mid-epoch, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        if match := _NAME.match(path.name):
+            found.append((int(match.group(1)), 0, path))
+        elif match := _MID_EPOCH.match(path.name):
+            found.append((int(match.group(1)), int(match.group(2)), path))
+    return sorted(found)
+
+
+def load_latest_readable(directory: str | Path, warn: Any = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads, falling back past unreadable ones (a cut or corrupt file),
+    each named through ``warn(message)``; None when there is none; CheckpointError when none loads."""
+    failures = []
+    for _, _, path in reversed(resume_points(directory)):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as error:
+            failures.append(str(error))
+            continue
+        if failures and warn is not None:
+            warn(f"{'; '.join(failures)} — resuming from the newest readable one, {path}")
+        return path, state
+    if failures:
+        raise CheckpointError(
+            f"no checkpoint in {directory} can be read ({'; '.join(failures)}); remove them to start the run "
+            "again, or restore them from a copy"
+        )
+    return None
 
 
 def list_checkpoints(directory: str | Path) -> list[tuple[int, Path]]:
@@ -60,7 +105,7 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep: int) -> 
         raise ValueError(f"checkpoint state lacks keys {missing}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"ckpt-{int(state['epoch']):04d}.pt"
+    final = checkpoint_path(directory, int(state["epoch"]), int(state.get("step", 0)))
     tmp = final.with_name(final.name + ".tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -79,7 +124,11 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep: int) -> 
             f"could not write checkpoint {final} ({error.strerror or error}); {kept} — free disk space "
             "and continue with `longtail train --resume`"
         ) from None
-    for _, old in list_checkpoints(directory)[:-keep]:
+    stale = [path for _, path in list_checkpoints(directory)[:-keep]]
+    # a mid-epoch checkpoint is only needed until a later checkpoint exists
+    point = (int(state["epoch"]), int(state.get("step", 0)))
+    stale += [path for e, s, path in resume_points(directory) if s and (e, s) < point]
+    for old in stale:
         try:
             old.unlink()
         except OSError:
@@ -87,12 +136,20 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep: int) -> 
     return final
 
 
+def load_error_reason(error: BaseException) -> str:
+    """One short line for a ``torch.load`` failure (torch's own message runs for lines, with escapes)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    if text.startswith("Weights only load failed"):
+        return "not a file of plain tensors and containers: cut, corrupt or not written by longtail"
+    return (text.splitlines() or [type(error).__name__])[0][:200]
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load with ``weights_only=True`` and check the keys."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is a corrupt file
-        raise CheckpointError(f"checkpoint {path} cannot be read ({error}); delete it to resume from an earlier one") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read ({load_error_reason(error)}); it is cut or corrupt") from None
     missing = [k for k in CHECKPOINT_KEYS if k not in state and k not in _ADDED_LATER]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks keys {missing}; it was not written by longtail train")
@@ -153,6 +210,13 @@ class TrainProgress:
     best: dict[str, Any] = field(default_factory=lambda: {"top1": None, "epoch": None})
     seconds: float = 0.0
     last_report: dict[str, Any] | None = None
+    step: int = 0  # steps done in epoch `epoch + 1` (a mid-epoch checkpoint, written on preemption)
+    ranks: list[dict[str, Any]] | None = None  # mid-epoch: per process {rng, augment, partial}
+    bad_files: list[str] = field(default_factory=list)  # undecodable files skipped (data.on_bad_file=skip)
+
+    def mid_epoch(self, rank: int) -> dict[str, Any] | None:
+        """This process's streams and running sums at ``step`` (None at an epoch boundary)."""
+        return self.ranks[rank] if self.step and self.ranks is not None else None
 
 
 class Checkpointer:
@@ -180,6 +244,8 @@ class Checkpointer:
             "rng": get_rng_state(),
             "epoch": progress.epoch, "best": dict(progress.best), "timing": {"seconds": progress.seconds},
             "last_report": progress.last_report or {},
+            "bad_files": list(progress.bad_files),
+            **({"step": progress.step, "ranks": progress.ranks} if progress.step else {}),
             # identity: what the run is, checked on load
             "config": self.config.to_dict(), "fingerprint": self.data.fingerprint,
             "class_counts": list(self.data.class_counts),
@@ -204,17 +270,27 @@ class Checkpointer:
         self.loss_fn.load_state_dict(state["loss"])
         self.data.load_state_dict({"sampler": state.get("sampler") or {}, "augment": state["augment"]})
         set_rng_state(state["rng"])
+        step, ranks = int(state.get("step", 0)), state.get("ranks")
+        world = getattr(getattr(self.data, "dist", None), "world_size", 1)
+        if step and len(ranks or []) != world:
+            raise CheckpointError(
+                f"{source} was written mid-epoch by {len(ranks or [])} processes; resume it with as many (now {world})"
+            )
         self.progress = TrainProgress(
             epoch=int(state["epoch"]), best=dict(state["best"]), seconds=float(state["timing"]["seconds"]),
-            last_report=state["last_report"] or None,
+            last_report=state["last_report"] or None, step=step, ranks=ranks if step else None,
+            bad_files=list(state.get("bad_files", [])),
         )
 
     def save(self) -> Path:
         return save_checkpoint(self.state_dict(), self.directory, keep=self.keep)
 
-    def resume(self) -> Path | None:
-        """Load the latest checkpoint of ``directory`` (None when there is none)."""
-        path = latest_checkpoint(self.directory)
-        if path is not None:
-            self.load_state_dict(load_checkpoint(path), source=f"checkpoint {path}")
+    def resume(self, warn: Any = None) -> Path | None:
+        """Load the newest readable checkpoint of ``directory``, epoch-end or mid-epoch, falling back past
+        unreadable ones (named through ``warn``); None when there is none."""
+        found = load_latest_readable(self.directory, warn)
+        if found is None:
+            return None
+        path, state = found
+        self.load_state_dict(state, source=f"checkpoint {path}")
         return path

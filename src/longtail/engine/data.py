@@ -218,7 +218,13 @@ class TrainData:
         return StreamingLoader(
             train.paths, train.labels, self.batch_per_rank, sampler, transform, self.config.data.workers,
             drop_last=drop_last, seed=self.config.train.seed, device=self.device,
+            on_bad_file=self.config.data.on_bad_file,
         )
+
+    def bad_files(self) -> list[str]:
+        """Paths of the training files skipped as undecodable so far (``data.on_bad_file=skip``), one
+        entry per time met, over every loader of this process."""
+        return [path for loader in self._loaders.values() for path in getattr(loader, "bad_files", [])]
 
     def reseed_augment(self, seed: int) -> None:
         """Start the augmentation stream of an epoch from a seed derived from (train.seed, epoch)."""

@@ -7,7 +7,11 @@ single process (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) runs without a group. Onl
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +19,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from longtail.errors import ConfigError
+from longtail.errors import ConfigError, LongtailError
+
+
+class DistributedFault(LongtailError):
+    """Another rank of the job died or stopped answering; this rank stops instead of waiting."""
 
 
 @dataclass
@@ -35,8 +43,11 @@ class DistInfo:
         return self.world_size > 1
 
 
-def setup(device: torch.device) -> DistInfo:
-    """Join the process group described by the environment (or the one already initialised)."""
+def setup(device: torch.device, timeout_seconds: float | None = None) -> DistInfo:
+    """Join the process group described by the environment (or the one already initialised).
+
+    ``timeout_seconds`` bounds every collective: a rank whose peer died or hangs gets an error
+    after at most that long (a dead peer's closed connection is usually noticed at once)."""
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -51,8 +62,42 @@ def setup(device: torch.device) -> DistInfo:
         backend = "nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend=backend)
+    timeout = datetime.timedelta(seconds=timeout_seconds) if timeout_seconds else None
+    dist.init_process_group(backend=backend, timeout=timeout)
     return DistInfo(rank, world_size, local_rank)
+
+
+_PEER_FAILURE = re.compile(
+    r"gloo|nccl|connection (reset|closed|refused)|broken pipe|timed out|timeout|socket", re.IGNORECASE
+)
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """An error of the communication layer (a rank died, hung, or the network failed), not of our code:
+    torch's ``DistError`` family, or a RuntimeError raised by the gloo/NCCL transport."""
+    if isinstance(error, getattr(dist, "DistError", ())):
+        return True
+    return isinstance(error, RuntimeError) and bool(_PEER_FAILURE.search(str(error).split("\n")[0]))
+
+
+@contextlib.contextmanager
+def peer_failures_as_errors(timeout_seconds: float | None = None) -> Iterator[None]:
+    """Turn a communication failure of a distributed run into one :class:`DistributedFault` line
+    (which the CLI prints, exit status 2) instead of a transport traceback; other errors pass."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a communication failure
+        if not (dist.is_available() and dist.is_initialized() and is_peer_failure(error)):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", first)  # drop the transport's source location
+        reason = reason.split(". ")[0].rstrip(".")[:200]
+        rank = dist.get_rank()
+        limit = f" (collectives wait at most runtime.dist_timeout={timeout_seconds:g} s)" if timeout_seconds else ""
+        raise DistributedFault(
+            f"rank {rank}: another rank of this job died or stopped answering ({reason}){limit}; "
+            "stopped — check the other ranks' logs, then continue with `longtail train --resume DIR`"
+        ) from None
 
 
 def barrier(info: DistInfo) -> None:
@@ -70,6 +115,15 @@ def all_reduce_min(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
     return tensor
+
+
+def all_gather_object(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` in one process)."""
+    if not info.enabled:
+        return [obj]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def shard_indices(n: int, info: DistInfo) -> torch.Tensor:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from longtail.config import Config, config_diff, load_config, save_config
+from longtail.config import Config, config_diff, load_config
 from longtail.errors import LongtailError
 
 
@@ -20,16 +20,98 @@ def start(config: Config, out: Path, seeds: list[int] | None = None, overwrite: 
           pack: int | str = 1) -> None:
     """Train ``config`` into ``out`` (a new directory; replaced with ``overwrite``), or one run per seed
     into ``out/seed-<s>`` and their mean ± std into ``out/summary.json`` (``pack`` seeds at a time as one
-    batched model, see :func:`pack_size`)."""
-    from longtail.engine.trainer import fit, prepare_run_dir
+    batched model, see :func:`pack_size`).
 
-    if rank() == 0:
-        prepare_run_dir(out, resume=False, overwrite=overwrite)
-        save_config(config, out / "config.yaml")  # first, so that a run killed at once can be resumed
-    if seeds:
-        train_seeds(config, out, seeds, resume=False, pack=pack)
-    else:
-        fit(config, out)
+    Nothing is written before the run is set up: the config is checked (:func:`check_before_writing`)
+    and the directory too (:func:`check_out_dir`), then the directory is locked and ``fit`` writes
+    ``config.yaml`` once data, model, loss and optimiser are built — a run refused for its input
+    leaves no trace in ``out``."""
+    check_before_writing(config)
+    if rank() != 0:
+        _train(config, out, seeds, resume=False, pack=pack)
+        return
+    check_out_dir(out, overwrite)
+    from longtail.engine.lock import RunLock
+
+    with RunLock(out):
+        if overwrite:
+            clear_run_dir(out)
+        _train(config, out, seeds, resume=False, pack=pack)
+
+
+def _train(config: Config, out: Path, seeds: list[int] | None, resume: bool, pack: int | str = 1) -> None:
+    from longtail.engine import preemption
+    from longtail.engine.distributed import peer_failures_as_errors
+    from longtail.engine.trainer import fit
+
+    with preemption.signals(), peer_failures_as_errors(config.runtime.dist_timeout):
+        if seeds:
+            train_seeds(config, out, seeds, resume=resume, pack=pack)
+        else:
+            fit(config, out, resume=resume)
+
+
+def check_before_writing(config: Config) -> None:
+    """Resolve the names and parameters ``fit`` builds from, before any data is read or file written.
+
+    The loss is built from placeholder class counts of the data set's class number (its parameters
+    are checked, not its values); model, schedule and sampler names must be registered and the
+    samplers of the first and last epoch must accept their parameters; the device must exist."""
+    import torch
+
+    from longtail.data.datasets import dataset_info
+    from longtail.engine.accel import resolve_device
+    from longtail.engine.trainer import sampler_choice
+    from longtail.errors import ConfigError
+    from longtail.losses import create_loss
+    from longtail.registry import MODELS, SAMPLERS, SCHEDULES
+
+    info = dataset_info(config.data.name)
+    for registry, name, key in ((MODELS, config.model.name, "model.name"),
+                                (SCHEDULES, config.rebalance.name, "rebalance.name"),
+                                (SAMPLERS, config.sampler.name, "sampler.name")):  # fmt: skip
+        if name is not None and name not in registry:
+            raise ConfigError(f"{key}={name!r} is not registered; choose one of {', '.join(registry.names())}")
+    num_classes = info.num_classes or 2
+    counts = [max(1, 100 // (i + 1)) for i in range(num_classes)]
+    loss = create_loss(config.loss.name, counts, **config.loss.params)
+    if getattr(loss, "requires_normed_head", False) and config.model.head != "normed-linear":
+        raise ConfigError(f"loss {config.loss.name!r} works on cosine logits; set model.head=normed-linear")
+    schedule = SCHEDULES.create(config.rebalance.name, class_counts=counts, **config.rebalance.params)
+    resolve_device(config.runtime.device)
+    labels = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
+    for epoch in sorted({0, config.train.epochs - 1}):  # the samplers of the first and the last epoch
+        name, params = sampler_choice(config, schedule.at_epoch(epoch))
+        SAMPLERS.create(name, labels=labels, seed=0, **params)
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file or a non-empty directory (without ``overwrite``); writes nothing."""
+    from longtail.engine.lock import LOCK_NAME
+
+    if out.exists() and not out.is_dir():
+        raise LongtailError(f"--out {out} exists and is not a directory; choose another path")
+    entries = [p for p in out.iterdir() if p.name != LOCK_NAME] if out.is_dir() else []
+    if entries and not overwrite:
+        raise LongtailError(
+            f"--out {out} already exists and is not empty; pass --overwrite to replace it or "
+            f"`longtail train --resume {out}` to continue it"
+        )
+
+
+def clear_run_dir(out: Path) -> None:
+    """Delete the contents of ``out`` except its lock (held by this process)."""
+    import shutil
+
+    from longtail.engine.lock import LOCK_NAME
+
+    for path in out.iterdir():
+        if path.name == LOCK_NAME:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def pack_size(pack: int | str, count: int, config: Config) -> int:
@@ -96,8 +178,6 @@ def resume(out: Path, config_path: str | None = None, overrides: list[str] | Non
            seeds: list[int] | None = None, pack: int | str = 1) -> None:
     """Continue the run (or the seeds' runs) in ``out``; a given config / overrides must equal the saved
     config except in runtime-only keys."""
-    from longtail.engine.trainer import fit
-
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
         raise LongtailError(f"--resume {out}: no config.yaml there; it is not a `longtail train` run directory")
@@ -113,6 +193,14 @@ def resume(out: Path, config_path: str | None = None, overrides: list[str] | Non
         config = requested  # may differ in runtime-only keys (device, threads, progress)
     seed_dirs = sorted(out.glob("seed-*"))
     if seeds or (seed_dirs and not (out / "checkpoints").exists()):
-        train_seeds(config, out, seeds or sorted(int(d.name[5:]) for d in seed_dirs), resume=True, pack=pack)
-    else:
-        fit(config, out, resume=True)
+        seeds = seeds or sorted(int(d.name[5:]) for d in seed_dirs)
+    if rank() != 0:
+        _train(config, out, seeds, resume=True, pack=pack)
+        return
+    from longtail.engine.lock import RunLock
+
+    with RunLock(out) as lock:
+        if lock.took_over:
+            print(f"longtail: took over the lock of a dead run (pid {lock.took_over.get('pid')} on "
+                  f"{lock.took_over.get('host')})", flush=True)
+        _train(config, out, seeds, resume=True, pack=pack)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint
+from longtail.engine.checkpoint import latest_checkpoint, load_checkpoint, load_error_reason
 from longtail.errors import DataError, LongtailError
 
 _SNAPSHOT = re.compile(r"^epoch-(\d+)\.pt$")
@@ -147,7 +147,9 @@ class TrainedRun:
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as error:  # noqa: BLE001 - any unpickling failure means an unreadable file
-                raise LongtailError(f"cannot read {path} ({error}); is it a file written by longtail train?") from None
+                raise LongtailError(
+                    f"cannot read {path} ({load_error_reason(error)}); is it a file written by longtail train?"
+                ) from None
         weights = state.get("model") if isinstance(state, dict) else None
         if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
             raise LongtailError(f"{path} holds no model state dict (key 'model'); it was not written by longtail train")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,20 +62,24 @@ def format_table(summary: dict[str, Any]) -> str:
 
 
 def load_results(directory: str | Path) -> dict[str, Any]:
-    return json.loads((Path(directory) / "results.json").read_text())
+    from longtail.tracking import read_json
+
+    return read_json(Path(directory) / "results.json")
 
 
 def load_headline(directory: Path) -> tuple[dict[str, float | None], dict[str, float | None] | None, dict]:
     """(mean headline, std or None, group class counts) of a single run or a --seeds summary."""
     summary = directory / "summary.json"
     results = directory / "results.json"
+    from longtail.tracking import read_json
+
     if summary.is_file():
-        data = json.loads(summary.read_text())
+        data = read_json(summary, ("mean", "std"))
         first = next(iter(sorted(directory.glob("seed-*/results.json"))), None)
-        groups = json.loads(first.read_text())["groups"] if first else {}
+        groups = read_json(first, ("groups",))["groups"] if first else {}
         return data["mean"], data["std"], groups
     if results.is_file():
-        data = json.loads(results.read_text())
+        data = read_json(results, ("groups", "top1", "balanced_accuracy"))
         return headline(data), None, data["groups"]
     raise LongtailError(
         f"{directory} has no results.json: train it first (longtail train CONFIG --out {directory}) "

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from longtail.config import Config, save_config, validate
-from longtail.engine import distributed
+from longtail.engine import distributed, preemption
 from longtail.engine.accel import (
     Accel,
     apply_allocator,
@@ -51,7 +51,13 @@ from longtail.engine.accel import (
     prepare_model,
     resolve_compile,
 )
-from longtail.engine.checkpoint import Checkpointer, latest_checkpoint, remove_temp_files
+from longtail.engine.checkpoint import (
+    Checkpointer,
+    get_rng_state,
+    latest_checkpoint,
+    remove_temp_files,
+    set_rng_state,
+)
 from longtail.engine.data import TrainData, build_data, write_data_stats
 from longtail.engine.evaluate import evaluate, temperature_scaling
 from longtail.engine.optim import build_optimizer, learning_rate, set_lr
@@ -90,7 +96,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         channels_last=config.runtime.channels_last,
         precision=config.runtime.precision,
     )
-    dist = distributed.setup(accel.torch_device)
+    dist = distributed.setup(accel.torch_device, config.runtime.dist_timeout)
     if dist.enabled and accel.torch_device.type == "cuda":
         accel.device = f"cuda:{dist.local_rank}"
     device = accel.torch_device
@@ -133,9 +139,11 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     checkpointer = Checkpointer(run.checkpoints, config.train.checkpoint_keep, config=config, model=model,
                                 optimizer=optimizer, loss_fn=loss_fn, data=data)
     if resume:
-        checkpointer.resume()
+        checkpointer.resume(warn=_warn)  # the newest readable checkpoint, epoch-end or mid-epoch
     done = checkpointer.progress  # epoch, best, seconds, last_report: updated below, saved with each checkpoint
-    start_epoch = done.epoch
+    start_epoch, start_step = done.epoch, done.step
+    mid_epoch = done.mid_epoch(dist.rank)  # this rank's streams and running sums when resumed mid-epoch
+    skipped_before = list(done.bad_files)  # undecodable files skipped before the resumed checkpoint
     if dist.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         remove_temp_files(run.checkpoints)
@@ -156,8 +164,9 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     tensorboard = TensorBoardLog(run.events) if dist.is_main else None
     metrics_log = MetricsLog(run.metrics)
     progress = Progress(config.runtime.progress, epochs, enabled=dist.is_main)
-    if start_epoch > 0:
-        progress.message(f"resuming {run.root} after epoch {start_epoch}/{epochs}")
+    if start_epoch > 0 or start_step > 0:
+        at = f", step {start_step}" if start_step else ""
+        progress.message(f"resuming {run.root} after epoch {start_epoch}/{epochs}{at}")
     geometry = getattr(data, "geometry", {})
     if geometry and data.info.kind == "stream":  # image-file sets: say how the images are fed
         where = "decoded once into memory" if geometry["in_memory"] else "streamed"
@@ -181,11 +190,30 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         # --- every random stream of the epoch from (seed, epoch) -------------------------------
         torch.manual_seed(derived_seed(seed, epoch, "global"))
         data.reseed_augment(derived_seed(seed, epoch, "augment"))
+        partial = None
+        if mid_epoch is not None and epoch == start_epoch:  # resumed mid-epoch: the streams where they were
+            data.load_state_dict({"sampler": {"name": loader.sampler_name, "params": sampler_choice(config, rebalance)[1],
+                                              "epoch": epoch, "position": start_step},
+                                  "augment": mid_epoch["augment"]})  # fmt: skip
+            set_rng_state(mid_epoch["rng"])
+            partial = mid_epoch["partial"]
 
         # --- train ------------------------------------------------------------------------------
         stats = train_one_epoch(
-            train_model, loss_fn, optimizer, scaler, loader, accel, config, epoch, dist, progress
+            train_model, loss_fn, optimizer, scaler, loader, accel, config, epoch, dist, progress,
+            start_step=start_step if partial is not None else 0, partial=partial,
         )
+        if config.data.on_bad_file == "skip":
+            done.bad_files = skipped_before + gather_bad_files(data, dist)
+        if stats["stopped_at"] is not None:  # preempted: a mid-epoch checkpoint, then a distinct exit
+            done.step = stats["stopped_at"]
+            done.ranks = distributed.all_gather_object(
+                {"rng": get_rng_state(), "augment": data.state_dict()["augment"], "partial": stats["partial"]}, dist
+            )
+            done.seconds += time.perf_counter() - started
+            written = checkpointer.save() if dist.is_main else None
+            distributed.barrier(dist)
+            raise _preempted(epoch, done.step, written, run.root)
         if stats["first_bad_step"] is not None:
             previous = latest_checkpoint(run.checkpoints)
             kept = f"last good checkpoint {previous} kept" if previous else "no checkpoint was written yet"
@@ -231,12 +259,16 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         progress.end_epoch(record)
 
         # --- checkpoint and analysis snapshots --------------------------------------------------
-        if dist.is_main and (last_epoch or (epoch + 1) % config.train.checkpoint_every == 0):
+        done.step, done.ranks = 0, None
+        stop_now = not last_epoch and preemption.agreed(dist, device)  # a signal during evaluation
+        if dist.is_main and (last_epoch or stop_now or (epoch + 1) % config.train.checkpoint_every == 0):
             checkpointer.save()
         track = config.analysis.track_every
         if dist.is_main and track > 0 and ((epoch + 1) % track == 0 or last_epoch):
             run.save_snapshot(model, epoch + 1, config, data)
         distributed.barrier(dist)
+        if stop_now:
+            raise _preempted(epoch + 1, 0, latest_checkpoint(run.checkpoints), run.root)
 
     if tensorboard is not None:
         tensorboard.close()
@@ -247,6 +279,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
                             (accel.compile, compile_reason))
     results["temperature_scaling"] = temperature_scaling(model, data, accel, dist, class_counts, config.eval)
+    if config.data.on_bad_file == "skip":
+        results["bad_files"] = {"skipped": len(done.bad_files), "files": sorted(set(done.bad_files))}
     if dist.is_main:
         write_json(run.results, results)
     distributed.barrier(dist)
@@ -264,10 +298,15 @@ def train_one_epoch(
     epoch: int,
     dist: distributed.DistInfo,
     progress: Progress,
+    start_step: int = 0,
+    partial: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One pass over ``loader``; returns mean loss, accuracy, lr and the first non-finite step (or None).
 
-    Loss sum, correct count and the first bad step stay on the device; one sync at the end.
+    Loss sum, correct count and the first bad step stay on the device; one sync at the end. Resumed
+    mid-epoch, the pass starts at ``start_step`` with the running sums ``partial``. When the run is
+    preempted (:mod:`longtail.engine.preemption`) it stops after the current step and returns
+    ``stopped_at`` (steps done in this epoch) and ``partial`` (the sums so far) instead.
     """
     device = accel.torch_device
     model.train()
@@ -279,8 +318,13 @@ def train_one_epoch(
     correct = torch.zeros((), dtype=torch.int64, device=device)
     first_bad = torch.full((), steps, dtype=torch.int64, device=device)
     seen = 0
+    if partial is not None:
+        loss_sum += partial["loss_sum"].to(device)
+        correct += partial["correct"].to(device)
+        first_bad.copy_(partial["first_bad"].to(device))
+        seen = int(partial["seen"])
     progress.start_epoch(epoch, steps)
-    for step, (x, y) in enumerate(loader):
+    for step, (x, y) in enumerate(loader, start=start_step):
         if per_iteration:
             set_lr(optimizer, learning_rate(config.optim, config.train.epochs, epoch, step, steps))
         x = prepare_input(x, accel)
@@ -311,6 +355,9 @@ def train_one_epoch(
         )
         seen += y.shape[0]
         progress.step()
+        if step + 1 < steps and preemption.agreed(dist, device):
+            sums = {"loss_sum": loss_sum.cpu(), "correct": correct.cpu(), "first_bad": first_bad.cpu(), "seen": seen}
+            return {"stopped_at": step + 1, "partial": sums}
     # The one host sync of the epoch (and the cross-rank reduction).
     totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
     distributed.all_reduce_sum(totals, dist)
@@ -324,7 +371,29 @@ def train_one_epoch(
         "accuracy": correct_total / count if count else float("nan"),
         "lr": lr,
         "first_bad_step": None if bad >= steps else bad,
+        "stopped_at": None,
     }
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    print(f"longtail: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _preempted(epoch: int, step: int, written: Path | None, root: Path) -> preemption.Preempted:
+    where = f"epoch {epoch + 1}, step {step}" if step else f"the end of epoch {epoch}"
+    saved = f"checkpoint {written} written" if written is not None else "rank 0 wrote the checkpoint"
+    return preemption.Preempted(
+        f"preempted by {preemption.signal_name(preemption.requested())} after {where}; {saved} — continue "
+        f"with `longtail train --resume {root}`"
+    )
+
+
+def gather_bad_files(data: TrainData, dist: distributed.DistInfo) -> list[str]:
+    """The training files every rank skipped as undecodable so far (``data.on_bad_file=skip``)."""
+    mine = data.bad_files() if hasattr(data, "bad_files") else []
+    return [path for rank_files in distributed.all_gather_object(mine, dist) for path in rank_files]
 
 
 def distributed_loss_scale(

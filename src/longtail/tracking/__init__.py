@@ -33,6 +33,24 @@ def write_json(path: str | Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def read_json(path: str | Path, keys: tuple[str, ...] = ()) -> Any:
+    """Read a JSON file written by longtail; a cut, edited or foreign file is a one-line LongtailError."""
+    from longtail.errors import LongtailError
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise LongtailError(
+            f"{path} is not valid JSON ({str(error).splitlines()[0]}); it was cut or edited — re-create it "
+            "(e.g. `longtail train --resume` on its run directory) or remove it"
+        ) from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise LongtailError(f"{path} lacks {', '.join(missing)}; it was not written by longtail — re-create it")
+    return data
+
+
 class MetricsLog:
     """Append-only JSONL log of per-epoch metrics."""
 
