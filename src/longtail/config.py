@@ -161,6 +161,10 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation on the test set (SPEC §6)."""
 
+    # evaluate on the test set (default). false: the test split is not even loaded; the run evaluates
+    # on its held-out split (data.heldout_per_class > 0) and results.json holds only the held-out
+    # metrics (under "heldout") — the candidate runs of `longtail tune` (CDT appendix B.6)
+    test: bool = True
     every: int = 10  # evaluate every this many epochs (and always after the last); 0 = only at the end
     # evaluation batch size (global). 128 is the fastest measured on CPU (ResNet-32, bf16: 4,100 img/s
     # at 128, 2,500 at 512, 1,600 at 1024 — `longtail bench speed`); on a GPU raise it (e.g. 1024).
@@ -514,6 +518,8 @@ def validate(config: Config) -> None:
             f"eval.few_threshold={config.eval.few_threshold} exceeds eval.many_threshold="
             f"{config.eval.many_threshold}; few-shot must be below many-shot"
         )
+    if config.train.report_best_on_test and not config.eval.test:
+        raise ConfigError("train.report_best_on_test needs the test set; it cannot be combined with eval.test=false")
     if sorted(config.optim.milestones) != list(config.optim.milestones):
         raise ConfigError(f"optim.milestones must be increasing, got {config.optim.milestones}")
     validate_components(config)

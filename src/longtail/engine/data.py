@@ -97,17 +97,20 @@ class TrainData:
         device: torch.device,
         data: Any = None,
         run_dir: str | Path | None = None,
+        with_test: bool | None = None,
     ) -> None:
         """``data``: an already built :class:`~longtail.data.build.LongTailData` (e.g. the speed benchmark's
-        synthetic set); by default the one ``config.data`` describes is built. ``run_dir``: a run whose
-        ``data_stats.json`` is reused for ``data.mean``/``data.std`` = auto."""
+        synthetic set); by default the one ``config.data`` describes is built — without reading the test
+        split when ``with_test`` (default ``config.eval.test``) is False (``test`` is then None). ``run_dir``:
+        a run whose ``data_stats.json`` is reused for ``data.mean``/``data.std`` = auto."""
         from longtail.data.build import build_from
 
         cfg = config.data
         self.config = config
         self.dist = dist
         self.device = device
-        self.data = data if data is not None else build_from(cfg)
+        with_test = config.eval.test if with_test is None else with_test
+        self.data = data if data is not None else build_from(cfg, with_test=with_test)
         stored = read_data_stats(run_dir) if run_dir is not None else None
         self.info, self.geometry = resolve_geometry(cfg, self.data, stored)
         self.data.info = self.info
@@ -140,7 +143,11 @@ class TrainData:
         self._current: tuple[dict[str, Any], EpochLoader] | None = None
         channels_last = config.runtime.channels_last
         mode = self.geometry.get("train_transform", "random-resized-crop")
-        self.test = EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"], mode)
+        self.test = (
+            EvalData(self.data.test, self.info, device, cfg.workers, channels_last, ids["test"], mode)
+            if self.data.test is not None
+            else None
+        )
         self.heldout = (
             EvalData(self.data.heldout, self.info, device, cfg.workers, channels_last, ids["heldout"], mode)
             if self.data.heldout is not None

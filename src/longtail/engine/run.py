@@ -76,12 +76,13 @@ class Run:
 
     @classmethod
     def load_trained(cls, run_dir: str | Path, *, device: str | None = None, precision: str | None = None,
-                     data_root: str | Path | None = None) -> TrainedRun:
+                     data_root: str | Path | None = None, with_test: bool | None = None) -> TrainedRun:
         """The run's last checkpoint as a model in eval mode, with the data its config builds.
 
         ``device`` / ``precision`` default to the run's ``runtime`` section (``precision="fp32"`` for
         analyses); ``data_root`` replaces ``data.root`` (the data moved). The rebuilt training subset
-        must have the run's fingerprint, else a one-line :class:`~longtail.errors.DataError`.
+        must have the run's fingerprint, else a one-line :class:`~longtail.errors.DataError`. ``with_test``
+        (default: the run's ``eval.test``) False does not read the test split (``data.test`` is None).
         """
         from longtail.engine.accel import Accel, apply_allocator, prepare_model
         from longtail.engine.data import TrainData
@@ -97,7 +98,8 @@ class Run:
         accel = Accel(device=device or config.runtime.device, channels_last=config.runtime.channels_last,
                       precision=precision or config.runtime.precision)
         apply_allocator(config.runtime.allocator, accel.torch_device)
-        data = TrainData(config, DistInfo(), accel.torch_device, run_dir=run.root)  # data_stats.json (mean/std auto)
+        data = TrainData(config, DistInfo(), accel.torch_device, run_dir=run.root,  # data_stats.json (mean/std auto)
+                         with_test=with_test)
         if data.fingerprint != state["fingerprint"]:
             raise DataError(
                 f"the data built from {run.root}'s config (training subset {data.fingerprint}) is not what "

@@ -177,6 +177,11 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     if accel.compile:
         progress.message(f"torch.compile on ({compile_reason}); the first steps of each batch shape compile")
 
+    # the split evaluated during training: the test set, or with eval.test=false the held-out split
+    # (never the test set, which is then not even loaded; None: no held-out split, no evaluation)
+    eval_name = "test" if config.eval.test else "heldout"
+    eval_split = data.test if config.eval.test else data.heldout
+
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
 
@@ -227,10 +232,10 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         last_epoch = epoch + 1 == epochs
         every = config.eval.every
         report = None
-        if last_epoch or (every > 0 and (epoch + 1) % every == 0):
-            report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
+        if eval_split is not None and (last_epoch or (every > 0 and (epoch + 1) % every == 0)):
+            report = evaluate(model, eval_split, accel, dist, class_counts, config.eval)
             done.last_report = report
-            if done.best["top1"] is None or report["top1"] > done.best["top1"]:
+            if config.eval.test and (done.best["top1"] is None or report["top1"] > done.best["top1"]):
                 done.best = {"top1": report["top1"], "epoch": epoch + 1}
         seconds = time.perf_counter() - started
         done.seconds += seconds
@@ -246,10 +251,12 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         }
         if report is not None:
             record.update(
-                test_top1=report["top1"],
-                test_top5=report["top5"],
-                test_balanced_accuracy=report["balanced_accuracy"],
-                **{f"test_{g}": v["accuracy"] for g, v in report["groups"].items()},
+                {
+                    f"{eval_name}_top1": report["top1"],
+                    f"{eval_name}_top5": report["top5"],
+                    f"{eval_name}_balanced_accuracy": report["balanced_accuracy"],
+                    **{f"{eval_name}_{g}": v["accuracy"] for g, v in report["groups"].items()},
+                }
             )
         record["seconds"] = seconds
         if dist.is_main:
@@ -274,8 +281,8 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         tensorboard.close()
 
     # --- results: the last epoch's evaluation ---------------------------------------------------
-    if done.last_report is None:  # resumed a finished run whose checkpoint predates the report
-        done.last_report = evaluate(model, data.test, accel, dist, class_counts, config.eval)
+    if not done.last_report and eval_split is not None:  # resumed a finished run whose checkpoint predates the report
+        done.last_report = evaluate(model, eval_split, accel, dist, class_counts, config.eval)
     results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
                             (accel.compile, compile_reason))
     results["temperature_scaling"] = temperature_scaling(model, data, accel, dist, class_counts, config.eval)
@@ -486,22 +493,28 @@ def wrap_distributed(model: nn.Module, dist: distributed.DistInfo, device: torch
 def build_results(
     config: Config,
     data: TrainData,
-    report: dict[str, Any],
+    report: dict[str, Any] | None,
     best: dict[str, Any],
     elapsed: float,
     dist: distributed.DistInfo,
     compiled: tuple[bool, str] = (False, "runtime.compile=false"),
 ) -> dict[str, Any]:
-    """``results.json``: the last epoch's report plus what identifies the run."""
-    results: dict[str, Any] = {
-        "top1": report["top1"],
-        "top5": report["top5"],
-        "balanced_accuracy": report["balanced_accuracy"],
-        "balanced_error": report["balanced_error"],
-        "per_class": report["per_class"],
-        "groups": report["groups"],
-        "num_test": report["num_test"],
-        "calibration": report.get("calibration"),  # None: a checkpoint written before calibration existed
+    """``results.json``: the last epoch's report plus what identifies the run.
+
+    With ``eval.test=false`` the report is the held-out split's, under ``"heldout"`` (None without a
+    held-out split), and no test metric appears."""
+    metrics = ("top1", "top5", "balanced_accuracy", "balanced_error", "per_class", "groups")
+    results: dict[str, Any] = {}
+    if config.eval.test:
+        assert report is not None
+        results.update({key: report[key] for key in metrics}, num_test=report["num_test"],
+                       calibration=report.get("calibration"))  # None: a checkpoint written before calibration existed
+    else:
+        results["heldout"] = (
+            {**{key: report[key] for key in metrics}, "num_examples": report["num_test"],
+             "calibration": report.get("calibration")} if report else None
+        )
+    results.update({
         "epochs": config.train.epochs,
         "seed": config.train.seed,
         "data_seed": config.data.seed,
@@ -515,7 +528,7 @@ def build_results(
             "rebalance": config.rebalance.name,
         },
         "reported": "last_epoch",
-    }
+    })
     if config.train.report_best_on_test:
         results["best_on_test_top1"] = best["top1"]
         results["best_on_test_epoch"] = best["epoch"]

@@ -35,6 +35,9 @@ class ClassCountLoss(nn.Module):
 
     requires_normed_head: ClassVar[bool] = False
     param_names: ClassVar[tuple[str, ...]] = ()
+    # parameter values that reduce the loss to its plain form (CE, or the plain hinge); parameters not
+    # named here are neutral at 0 — `longtail tune` breaks ties toward them (longtail.selection)
+    neutral_params: ClassVar[dict[str, float]] = {}
 
     class_counts: torch.Tensor
     class_weights: torch.Tensor | None

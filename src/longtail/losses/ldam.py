@@ -30,6 +30,7 @@ class LDAMLoss(ClassCountLoss):
     """
 
     requires_normed_head = True
+    neutral_params = {"s": 1.0}  # unit scale (the margin's neutral value is 0)
     param_names = ("max_m", "s")
 
     def __init__(

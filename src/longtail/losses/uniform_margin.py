@@ -18,6 +18,7 @@ class OneMarginLoss(ClassCountLoss):
     """
 
     requires_normed_head = True
+    neutral_params = {"s": 1.0}  # unit scale (the margin's neutral value is 0)
     param_names = ("margin", "s")
 
     def __init__(

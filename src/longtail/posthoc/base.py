@@ -13,7 +13,6 @@ head gives its cosines), and ``W f + b`` for a plain stand-in object.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from longtail.errors import ConfigError, DataError
 from longtail.metrics import balanced_accuracy
 from longtail.rebalance.weights import as_class_counts
 from longtail.registry import POSTHOC
+from longtail.selection import choose
 
 
 def head_weight(head: Any) -> torch.Tensor:
@@ -171,7 +171,8 @@ def tune(
     scored on the held-out features. Returns ``(best_value, table)``; ``table`` has one row per
     value in grid order: ``{"param", "balanced_accuracy", "accuracy"}``. Ties in balanced accuracy
     (within 1e-12) go to the value closest to the rule's neutral value (0 for τ: the unmodified
-    classifier), then to the smaller value.
+    classifier), then to the smaller value — :func:`longtail.selection.choose`, the rule every tuned
+    number in longtail follows.
     """
     rule_cls = POSTHOC.get(name)
     param_name = getattr(rule_cls, "param_name", None)
@@ -201,10 +202,5 @@ def tune(
                 "accuracy": float((predictions.cpu() == heldout_labels).double().mean()),
             }
         )
-    best_score = max(row["balanced_accuracy"] for row in table)
-    neutral = float(rule_cls.neutral_value)
-    tied = [
-        row for row in table if math.isclose(row["balanced_accuracy"], best_score, rel_tol=0.0, abs_tol=1e-12)
-    ]
-    best = min(tied, key=lambda row: (abs(row["param"] - neutral), row["param"]))
-    return best["param"], table
+    index = choose([((row["param"],), row["balanced_accuracy"]) for row in table], (float(rule_cls.neutral_value),))
+    return table[index]["param"], table

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from longtail.errors import ConfigError
+from longtail.errors import ConfigError, LongtailError
 
 
 def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float | None = None,
@@ -29,6 +29,11 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     from longtail.tracking import write_json
 
     run = Run(run_dir)
+    if not run.config().eval.test:
+        raise LongtailError(
+            f"{run.root} was trained with eval.test=false (a `longtail tune` candidate): it is never evaluated on "
+            "the test set; evaluate the run `longtail tune` retrained on the full set (OUT/final/...)"
+        )
     if tune_on == "heldout" and run.config().data.heldout_per_class <= 0:  # before any data is read
         raise ConfigError(
             f"--tune heldout: run {run.root} has no held-out split; retrain with data.heldout_per_class=K "

@@ -15,10 +15,12 @@ Post-hoc rows go through ``longtail eval RUN --posthoc RULE --tune heldout`` (it
 (τ) is chosen by balanced accuracy on the run's held-out split, the rule is fitted on the training
 features and scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
 
-Tuned rows (CDT Table 9). Every value of the grid is trained with the held-out config; the value whose
-model has the best balanced accuracy on the held-out split (ties: the smaller value) is retrained with
-the row's config on the full training set (per seed); a post-hoc τ is chosen on the held-out split of
-that tuning run and applied, fixed, to the retrained run.
+Tuned rows (CDT Table 9) go through ``longtail tune``'s code (:func:`longtail.tune.run_tune`): every
+value of the grid is trained per seed with the held-out config and ``eval.test=false`` (the candidates
+never read the test set); the value whose model has the best held-out balanced accuracy, averaged over
+the seeds — for a post-hoc row jointly with the rule's τ, chosen on the same split — is retrained with
+the row's config on the full training set (one run per seed) and the chosen τ applied, fixed, to it.
+Ties follow :func:`longtail.selection.choose` (closest to γ = 0 / τ = 0, then the smaller).
 
 Reported numbers: the LAST epoch, top-1 / top-5 accuracy in % on the (balanced) test set, mean ± sample
 standard deviation over seeds.
@@ -241,30 +243,28 @@ class Features:
     class_counts: list[int]
     train: tuple[Any, Any]
     heldout: tuple[Any, Any] | None
-    test: tuple[Any, Any]
+    test: tuple[Any, Any] | None
 
 
-def load_features(run_dir: Path) -> Features:
+def load_features(run_dir: Path, with_test: bool | None = None) -> Features:
     """Reload a finished run (:meth:`Run.load_trained <longtail.engine.run.Run.load_trained>`, fp32) and
-    extract the features of its splits."""
+    extract the features of its splits. ``with_test`` (default: the run's ``eval.test``) False leaves the
+    test split unread (``test`` is None): a `longtail tune` candidate's features."""
     from longtail.engine.run import Run
 
-    trained = Run.load_trained(run_dir, precision="fp32")
-    splits = ("train", "test") + (("heldout",) if trained.data.heldout is not None else ())
+    trained = Run.load_trained(run_dir, precision="fp32", with_test=with_test)
+    splits = ("train",) + (("test",) if trained.data.test is not None else ()) \
+        + (("heldout",) if trained.data.heldout is not None else ())
     feats = {split: trained.outputs(split)[::2] for split in splits}  # (features, labels)
     return Features(trained.model.head.cpu().float(), trained.class_counts, feats["train"], feats.get("heldout"),
-                    feats["test"])
+                    feats.get("test"))
 
 
 def heldout_balanced_accuracy(features: Features) -> float:
     """Balanced accuracy of the model's own logits on the held-out split (for tuning training γ)."""
-    from longtail.metrics import balanced_accuracy
-    from longtail.posthoc.base import head_logits
+    from longtail.tune import score_features
 
-    if features.heldout is None:
-        raise ConfigError("the run has no held-out split; set data.heldout_per_class > 0 in its config")
-    f, y = features.heldout
-    return balanced_accuracy(y, head_logits(f, features.head).argmax(1))
+    return score_features(features)[0]["balanced_accuracy"]
 
 
 PosthocFn = Callable[[Path, str, "float | None", bool], dict[str, Any]]
@@ -309,9 +309,18 @@ def _pct(results: dict[str, Any], metric: str) -> float | None:
 
 
 def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None] = print,
-            features_fn: Callable[[Path], Features] = load_features,
-            posthoc_fn: PosthocFn = evaluate_posthoc) -> list[RowResult]:
-    """Train what is missing, evaluate every row; returns one :class:`RowResult` per row."""
+            features_fn: Callable[[Path], Features] | None = None,
+            posthoc_fn: PosthocFn = evaluate_posthoc,
+            classes_fn: Callable[[Any], Any] | None = None) -> list[RowResult]:
+    """Train what is missing, evaluate every row; returns one :class:`RowResult` per row.
+
+    ``features_fn`` (default: the run's features, its test split unread) scores the tuned rows'
+    candidates; ``classes_fn`` (default :func:`longtail.tune.heldout_classes`) checks their held-out
+    classes before training."""
+    from longtail import tune
+
+    features_fn = features_fn or tune.heldout_features
+    classes_fn = classes_fn or tune.heldout_classes
     cache: dict[Path, dict[str, Any]] = {}
     feature_cache: dict[Path, Features] = {}
 
@@ -335,7 +344,7 @@ def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None
             continue
         try:
             result.budget = budget(planned.config, plan.overrides)
-            _evaluate_row(plan, planned, result, trained, features, posthoc_fn)
+            _evaluate_row(plan, planned, result, trained, features, posthoc_fn, log, classes_fn)
         except LongtailError as error:  # one broken row must not lose the others' numbers
             result.failed = str(error)
             log(f"FAILED {row.table} {row.setting} {row.label}: {error}")
@@ -345,52 +354,71 @@ def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None
 
 def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
                   trained: Callable[[PlannedRun], dict[str, Any]], features: Callable[[Path], Features],
-                  posthoc_fn: PosthocFn) -> None:
+                  posthoc_fn: PosthocFn, log: Callable[[str], None] = print,
+                  classes_fn: Callable[[Any], Any] | None = None) -> None:
     row = planned.row
     assert planned.config is not None
+    if row.tune is not None:
+        _evaluate_tuned_row(plan, planned, result, trained, features, posthoc_fn, log, classes_fn)
+        return
     for seed in plan.seeds:
-        runs = [r for r in planned.runs if r.seed == seed]
-        if row.tune is None:
-            (run,) = runs
-            results = trained(run)
-            if row.posthoc is None:
-                result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
-            else:
-                extra: dict[str, Any] = {}
-                if row.posthoc_params:
-                    extra["rule_params"] = dict(row.posthoc_params)
-                if row.fit_on:  # the other training set, with the user's overrides (data.n_max=...)
-                    extra["fit_on"] = plan.configs_dir / row.fit_on
-                    extra["fit_overrides"] = (*data_root_override(extra["fit_on"], plan.data_root), *plan.overrides)
-                post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc), **extra)
-                result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
-                if post.get("param") is not None:
-                    result.chosen[seed] = f"τ={post['param']:g}"
-            continue
-        # tuned row: the grid on the held-out config, then the best value on the full set
-        scored = []
-        for run in runs:
-            trained(run)
-            scored.append((heldout_balanced_accuracy(features(run.run_dir)), run))
-        best_score = max(s for s, _ in scored)
-        best_run = next(run for s, run in scored if math.isclose(s, best_score, abs_tol=1e-12))
-        value = best_run.overrides[-1].split("=", 1)[1]
-        final_overrides = (*data_root_override(planned.config, plan.data_root), *plan.overrides,
-                           f"{row.tune.key}={value}")
-        final = PlannedRun(planned.config, final_overrides, seed,
-                           _run_dir(plan.out, plan.configs_dir, planned.config, seed,
-                                    tune_tag(row.tune.key, float(value))))
-        results = trained(final)
-        chosen = f"{row.tune.key.rsplit('.', 1)[-1]}={float(value):g}"
+        (run,) = [r for r in planned.runs if r.seed == seed]
+        results = trained(run)
         if row.posthoc is None:
             result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
+            continue
+        extra: dict[str, Any] = {}
+        if row.posthoc_params:
+            extra["rule_params"] = dict(row.posthoc_params)
+        if row.fit_on:  # the other training set, with the user's overrides (data.n_max=...)
+            extra["fit_on"] = plan.configs_dir / row.fit_on
+            extra["fit_overrides"] = (*data_root_override(extra["fit_on"], plan.data_root), *plan.overrides)
+        post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc), **extra)
+        result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+        if post.get("param") is not None:
+            result.chosen[seed] = f"τ={post['param']:g}"
+
+
+def tuned_row_plan(plan: Plan, planned: PlannedRow) -> Any:
+    """The :class:`longtail.tune.TunePlan` of a tuned row: the grid on the row's held-out config (with
+    ``eval.test=false``) under ``<held-out config>/<key>-<v>/seed-<s>``, the chosen value retrained with the
+    row's config under ``<config>/<key>-<v>/seed-<s>``."""
+    from longtail import tune
+
+    row, configs = planned.row, plan.configs_dir
+    assert row.tune is not None and planned.config is not None and planned.runs
+    tune_cfg, key = planned.runs[0].config, row.tune.key
+    return tune.build_plan(
+        [tune.Grid(key, tuple(row.tune.grid))], plan.seeds,
+        candidate_config=tune_cfg, candidate_prefix=(*data_root_override(tune_cfg, plan.data_root), *plan.overrides),
+        candidate_suffix=("eval.test=false",),
+        candidate_dir=lambda point, seed: _run_dir(plan.out, configs, tune_cfg, seed, tune_tag(key, point[0])),
+        final_config=planned.config,
+        final_prefix=(*data_root_override(planned.config, plan.data_root), *plan.overrides), final_suffix=(),
+        final_dir=lambda point, seed: _run_dir(plan.out, configs, planned.config, seed, tune_tag(key, float(point[0]))),
+        posthoc=row.posthoc, config_label=str(planned.config),
+    )
+
+
+def _evaluate_tuned_row(plan: Plan, planned: PlannedRow, result: RowResult,
+                        trained: Callable[[PlannedRun], dict[str, Any]], features: Callable[[Path], Features],
+                        posthoc_fn: PosthocFn, log: Callable[[str], None],
+                        classes_fn: Callable[[Any], Any] | None) -> None:
+    """A tuned row through ``longtail tune``'s code: one choice for all seeds, a final run per seed."""
+    from longtail import tune
+
+    row = planned.row
+    kwargs: dict[str, Any] = {} if classes_fn is None else {"classes_fn": classes_fn}
+    outcome = tune.run_tune(tuned_row_plan(plan, planned), ensure=trained, log=log,
+                            features_fn=features, posthoc_fn=posthoc_fn, **kwargs)
+    if outcome.failed:
+        raise LongtailError("; ".join(outcome.failed))
+    chosen = outcome.chosen_text()
+    for seed, final in outcome.final.items():
+        if row.posthoc is None:
+            result.per_seed[seed] = {m: _pct(final["results"], m) for m in row.metrics}
         else:
-            param = None
-            if _has_param(row.posthoc):  # τ chosen on the chosen tuning run's held-out split
-                param = posthoc_fn(best_run.run_dir, row.posthoc, None, True)["param"]
-                chosen += f", τ={param:g}"
-            post = posthoc_fn(final.run_dir, row.posthoc, param, False)
-            result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
+            result.per_seed[seed] = {m: 100.0 * final["posthoc"][m] for m in row.metrics}
         result.chosen[seed] = chosen
 
 
