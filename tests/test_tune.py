@@ -170,8 +170,6 @@ def test_tune_end_to_end(tuned: Path, config_path: Path):
 def test_candidate_scores_are_the_heldout_accuracy_written_out(tuned: Path):
     """A candidate's plain held-out score is the mean over held-out classes of the per-class accuracy of
     argmax_c (w_c·f + b_c), written out in float64 from the reloaded features."""
-    import torch
-
     from longtail.tune import heldout_features, score_features
 
     run = tuned / "candidates" / "gamma-0.2" / "seed-0"

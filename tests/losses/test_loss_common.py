@@ -84,6 +84,15 @@ def test_every_loss_has_a_neutral_entry():
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_declared_neutral_params_match_the_neutral_setting(name):
+    # `longtail tune` breaks ties toward the loss's neutral_params (0 where none is declared)
+    declared = LOSSES.get(name).neutral_params
+    for key, value in NEUTRAL[name][0].items():
+        if isinstance(value, float):
+            assert declared.get(key, 0.0) == value, f"{name}.neutral_params[{key!r}] should be {value}"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_is_a_class_count_loss(name):
     loss_fn = create_loss(name, COUNTS)
     assert isinstance(loss_fn, ClassCountLoss)

@@ -325,16 +325,18 @@ def test_posthoc_row_is_the_rule_written_out_on_the_real_run(real_run):
 
 
 def test_tuned_rows_choose_on_held_out_then_retrain(tmp_path: Path):
-    """CDT Table 9: the grid value with the best held-out balanced accuracy is retrained on the full set;
-    τ of N_c^τ is chosen on the chosen tuning run's held-out split and applied to the retrained run."""
+    """CDT Table 9 through `longtail tune`'s code: the grid value with the best held-out balanced accuracy
+    is retrained on the full set; for the N_c^τ row τ is chosen jointly with γ on the candidates' held-out
+    splits (never the test set) and applied, fixed, to the retrained run."""
     import torch
 
     from longtail.config import dump_yaml
+    from longtail.tune import HeldoutClasses
 
     trained = []
 
     def train(config, run_dir: Path, resume: bool) -> dict:
-        trained.append((run_dir, config.loss.params["gamma"], config.data.heldout_per_class))
+        trained.append((run_dir, config.loss.params["gamma"], config.data.heldout_per_class, config.eval.test))
         (run_dir / "config.yaml").write_text(dump_yaml(config))
         return _fake_results(0.42)
 
@@ -342,39 +344,63 @@ def test_tuned_rows_choose_on_held_out_then_retrain(tmp_path: Path):
     with torch.no_grad():
         head.weight.copy_(torch.eye(2))
         head.bias.zero_()
-    f_test, y = torch.eye(2), torch.tensor([0, 1])
 
     def features_fn(run_dir: Path) -> runner.Features:
         gamma = float(run_dir.parent.name.split("-", 1)[1])
-        # held-out: only the γ = 0.2 run classifies both held-out examples right
-        good = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        bad = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
-        heldout = (good if gamma == 0.2 else bad, torch.tensor([0, 1]))
-        counts = [100, 1]  # N_c^τ favours class 1 once τ > 0
-        return runner.Features(head, counts, (good, torch.tensor([0, 1])), heldout, (f_test, y))
+        # held-out: the γ = 0.2 run gets class 0 right and one of the two class-1 examples (balanced
+        # accuracy 0.75); with N_c^τ (counts 100 vs 1) also the other once 0.9 / 100^τ < 0.5, i.e. from
+        # τ = 0.15 on the rule's grid (1.0). The other runs predict class 1 for everything (0.5).
+        good = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.5]])
+        bad = torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+        heldout = (good if gamma == 0.2 else bad, torch.tensor([0, 1, 1]))
+        counts = [100, 1]
+        return runner.Features(head, counts, (good[:2], torch.tensor([0, 1])), heldout, None)
 
     evaluated = []
 
     def posthoc_fn(run_dir: Path, rule: str, param, tune: bool) -> dict:
         evaluated.append((run_dir.relative_to(tmp_path).parts[-2], rule, param, tune))
-        if tune:  # the tuning run's held-out split prefers τ = 0.7
-            return {"top1": 0.0, "top5": 0.0, "param": 0.7}
-        return {"top1": 0.8 if param == 0.7 else 0.1, "top5": 1.0, "param": param}
+        return {"top1": 0.8 if param == 0.15 else 0.1, "top5": 1.0, "param": param}
 
+    classes = HeldoutClasses(3, [{"class": 0, "name": "a", "count": 100}, {"class": 1, "name": "b", "count": 4}], [])
     plan = runner.make_plan("cdt-table9", seeds=[0], out=tmp_path)
     plan.rows = [r for r in plan.rows if r.row.setting == "cifar10-exp100"]
-    results = runner.execute(plan, train=train, log=lambda m: None, features_fn=features_fn, posthoc_fn=posthoc_fn)
+    results = runner.execute(plan, train=train, log=lambda m: None, features_fn=features_fn, posthoc_fn=posthoc_fn,
+                             classes_fn=lambda config: classes)
     grid_runs = [t for t in trained if t[2] == 3]
     final_runs = [t for t in trained if t[2] == 0]
-    assert [g for _, g, _ in grid_runs] == [0.1, 0.2, 0.3, 0.4]
-    assert final_runs == [(tmp_path / "cifar10-lt/exp100/cdt/gamma-0.2/seed-0", 0.2, 0)]  # trained once
+    assert [g for _, g, _, _ in grid_runs] == [0.1, 0.2, 0.3, 0.4]
+    assert all(test is False for *_, test in grid_runs)  # the candidates never evaluate on the test set
+    assert final_runs == [(tmp_path / "cifar10-lt/exp100/cdt/gamma-0.2/seed-0", 0.2, 0, True)]  # trained once
     plain, nc_tau = results
     assert plain.per_seed == {0: {"top1": 42.0}} and plain.chosen == {0: "gamma=0.2"}
-    # τ chosen on the γ = 0.2 TUNING run's held-out split, then applied fixed to the retrained run
-    assert evaluated == [("gamma-0.2", "nc-tau", None, True), ("gamma-0.2", "nc-tau", 0.7, False)]
+    # τ chosen on the held-out splits jointly with γ, then applied fixed to the retrained run
+    assert evaluated == [("gamma-0.2", "nc-tau", 0.15, False)]
     assert "cdt-heldout" in str(plan.rows[1].runs[1].run_dir)
-    assert nc_tau.chosen == {0: "gamma=0.2, τ=0.7"}
+    assert nc_tau.chosen == {0: "gamma=0.2, τ=0.15"}
     assert nc_tau.per_seed[0]["top1"] == pytest.approx(80.0)
+
+
+def test_tuned_rows_break_ties_toward_the_neutral_value(tmp_path: Path):
+    """All four γ of Table 9 tie on the held-out split: the shared rule takes the one closest to γ = 0."""
+    import torch
+
+    from longtail.config import dump_yaml
+    from longtail.tune import HeldoutClasses
+
+    def train(config, run_dir: Path, resume: bool) -> dict:
+        (run_dir / "config.yaml").write_text(dump_yaml(config))
+        return _fake_results(0.5)
+
+    head = torch.nn.Linear(2, 2)
+    features = runner.Features(head, [10, 10], (torch.eye(2), torch.tensor([0, 1])),
+                               (torch.eye(2), torch.tensor([0, 1])), None)
+    classes = HeldoutClasses(3, [{"class": 0, "name": "a", "count": 10}, {"class": 1, "name": "b", "count": 10}], [])
+    plan = runner.make_plan("cdt-table9", seeds=[0], out=tmp_path)
+    plan.rows = [r for r in plan.rows if r.row.setting == "cifar10-exp100" and r.row.posthoc is None]
+    (result,) = runner.execute(plan, train=train, log=lambda m: None, features_fn=lambda run_dir: features,
+                               classes_fn=lambda config: classes)
+    assert result.failed == "" and result.chosen == {0: "gamma=0.1"}
 
 
 def test_cdt_table5_features_vs_classifiers_end_to_end(tmp_path_factory):
