@@ -113,47 +113,12 @@ def plan_runs(out: Path, profiles: Sequence[str], methods: Sequence[str], seeds:
     return runs
 
 
-def _train_worker(run: Any, threads: int) -> tuple[str, str | None]:
-    """Train one run in a worker process (``--jobs``); returns (run_dir, error or None)."""
-    import torch
-
-    from longtail.errors import LongtailError
-    from longtail.reproduce.runner import PlannedRun, ensure_trained
-
-    torch.set_num_threads(threads)
-    # runtime.* is not part of the method: a run trained with other threads is still reused.
-    run = PlannedRun(run.config, (*run.overrides, f"runtime.num_threads={threads}", "runtime.progress=none"),
-                     run.seed, run.run_dir)
-    try:
-        ensure_trained(run, log=lambda text: print(text, flush=True))
-    except LongtailError as error:
-        return str(run.run_dir), str(error)
-    return str(run.run_dir), None
-
-
 def train_parallel(runs: Sequence[Any], jobs: int, log: Callable[[str], None] = print) -> dict[str, str]:
-    """Train the unfinished ``runs``, ``jobs`` at a time in worker processes with ``CORES // jobs``
-    threads each; returns {run_dir: error} for the runs that failed."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Train the unfinished ``runs``, ``jobs`` at a time in worker processes with ``cores // jobs``
+    threads each (:func:`longtail.tune.train_runs`); returns {run_dir: error} for the runs that failed."""
+    from longtail.tune import train_runs
 
-    todo = [run for run in runs if not (run.run_dir / "results.json").is_file()]
-    if not todo:
-        return {}
-    threads = max(1, CORES // jobs)
-    log(f"training {len(todo)} run(s), {jobs} at a time, {threads} thread(s) each")
-    failed: dict[str, str] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_train_worker, run, threads) for run in todo]
-        for future in as_completed(futures):
-            run_dir, error = future.result()
-            if error is not None:
-                failed[run_dir] = error
-                log(f"FAILED {run_dir}: {error}")
-            else:
-                log(f"done {run_dir}")
-    return failed
+    return {str(path): error for path, error in train_runs(runs, jobs, log=log).items()}
 
 
 def estimate_budget(runs: Sequence[Any], out: Path, jobs: int = 1) -> dict[str, Any]:

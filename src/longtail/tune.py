@@ -353,7 +353,7 @@ def train_runs(runs: Sequence[PlannedRun], jobs: int = 1, ensure: EnsureFn | Non
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, cores() // jobs)
-    log(f"{jobs} worker processes, {threads} thread(s) each")
+    log(f"training {len(todo)} run(s), {jobs} at a time, {threads} thread(s) each")
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(_train_worker, run, threads) for run in todo]
@@ -363,7 +363,9 @@ def train_runs(runs: Sequence[PlannedRun], jobs: int = 1, ensure: EnsureFn | Non
             if error is not None:
                 failed[Path(run_dir)] = error
                 log(f"FAILED {run_dir}: {error}")
-            log(f"{what}: {done}/{total} done, {total - done} left ({run_dir})")
+            else:
+                log(f"done {run_dir}")
+            log(f"{what}: {done}/{total} done, {total - done} left")
     return failed
 
 
