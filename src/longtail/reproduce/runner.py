@@ -146,7 +146,8 @@ def make_plan(
                 if variant and (configs / variant_path(row.tune.heldout_config, variant)).is_file():
                     tune_cfg = configs / variant_path(row.tune.heldout_config, variant)
                 for value in row.tune.grid:
-                    extra = (*data_root_override(tune_cfg, data_root), *overrides, f"{row.tune.key}={value}")
+                    extra = (*data_root_override(tune_cfg, data_root), *overrides, f"{row.tune.key}={value}",
+                             "eval.test=false")  # candidates never evaluate on the test set
                     runs.append(PlannedRun(tune_cfg, extra, seed,
                                            _run_dir(out, configs, tune_cfg, seed, tune_tag(row.tune.key, value))))
         planned_rows.append(PlannedRow(row, path, used, runs))
