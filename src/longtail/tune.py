@@ -708,8 +708,9 @@ def format_plan(plan: TunePlan, classes: dict[tuple[Any, ...], HeldoutClasses] |
             done = " (done)" if (run.run_dir / "results.json").is_file() else ""
             lines.append(f"  candidate {run.run_dir}{done}  <- {run.config} {' '.join(run.overrides)}")
     final = plan.final_run(plan.candidates[0].point, plan.seeds[0])
-    lines += [f"  then the chosen point retrained on the full set, one run per seed, e.g. {final.run_dir.parent.parent}"
-              f"/<point>/seed-<s>  <- {final.config} {' '.join(final.overrides)}", ""]
+    overrides = " ".join((*plan.final_prefix, "<chosen point>", *plan.final_suffix))
+    lines += [f"  then the chosen point retrained on the full set, one run per seed: {final.run_dir.parent.parent}"
+              f"/<point>/seed-<s>  <- {final.config} {overrides}", ""]
     b = budget(plan, classes)
     steps = (f"{b['steps_per_candidate']} training steps per candidate, {b['steps_per_final']} per final run"
              if b["steps_per_candidate"] is not None else "steps per run unknown (data not read)")
