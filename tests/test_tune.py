@@ -149,6 +149,7 @@ def test_tune_end_to_end(tuned: Path, config_path: Path):
         line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
         assert "heldout_balanced_accuracy" in line and not any(k.startswith("test_") for k in line)
         assert yaml.safe_load((run / "config.yaml").read_text())["eval"]["test"] is False
+    assert main(["compare", doc["candidates"][0]["runs"]["0"]]) == 2  # no test metrics to compare
     # the choice retrained on the full set (no held-out split), evaluated on the test set with τ applied
     gamma = chosen["point"]["loss.params.gamma"]
     final = tuned / "final" / f"gamma-{gamma:g}" / "seed-0"
@@ -296,14 +297,31 @@ def test_killed_candidate_resumes_exactly(tmp_path: Path, config_path: Path, tun
 
 @pytest.mark.slow
 def test_jobs_two_trains_side_by_side_with_the_same_results(tmp_path: Path, config_path: Path, tuned: Path, capsys):
+    """--jobs 2 with two seeds: the seed-0 candidates equal the one-at-a-time ones; scores are means over
+    the seeds (sample std), and the choice is made on those means."""
+    import statistics
+
     out = tmp_path / "out"
-    assert main(["tune", str(config_path), *GRID, "--jobs", "2", "--out", str(out)]) == 0
+    assert main(["tune", str(config_path), *GRID, "--seeds", "0,1", "--jobs", "2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "candidates: 0/2 done, 2 left; 2 at a time" in text and "candidates: 2/2 done, 0 left" in text
+    assert "candidates: 0/4 done, 4 left; 2 at a time" in text and "candidates: 4/4 done, 0 left" in text
+    assert "training 4 run(s), 2 at a time, 1 thread(s) each" in text
     for point in ("gamma-0", "gamma-0.2"):
         assert _results(out / "candidates" / point / "seed-0") == _results(tuned / "candidates" / point / "seed-0")
-    ours, theirs = json.loads((out / "tune.json").read_text()), json.loads((tuned / "tune.json").read_text())
-    assert ours["choice"] == theirs["choice"] and ours["final"]["test"] == theirs["final"]["test"]
+    doc = json.loads((out / "tune.json").read_text())
+    for entry in doc["candidates"]:
+        by_param = {}
+        for seed in ("0", "1"):
+            for row in entry["scores"][seed]:
+                by_param.setdefault(row["param"], []).append(row["balanced_accuracy"])
+        best = choose([((p,), statistics.mean(v)) for p, v in by_param.items()], [0.0])
+        param = list(by_param)[best]
+        assert entry["param"] == param and entry["mean"] == pytest.approx(statistics.mean(by_param[param]))
+        assert entry["std"] == pytest.approx(statistics.stdev(by_param[param]))
+    settings = [((c["point"]["loss.params.gamma"], c["param"]), c["mean"]) for c in doc["candidates"]]
+    assert doc["candidates"][choose(settings, [0.0, 0.0])].get("chosen") is True
+    assert set(doc["final"]["test"]["posthoc"]["per_seed"]) == {"0", "1"}
+    assert " ± " in (out / "tune.md").read_text()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -79,6 +79,10 @@ def load_headline(directory: Path) -> tuple[dict[str, float | None], dict[str, f
         groups = read_json(first, ("groups",))["groups"] if first else {}
         return data["mean"], data["std"], groups
     if results.is_file():
+        raw = read_json(results, ())
+        if "top1" not in raw and "heldout" in raw:
+            raise LongtailError(f"{directory} is a `longtail tune` candidate (eval.test=false): it has held-out "
+                                "metrics only, never test metrics; compare the runs under OUT/final/ (or read OUT/tune.md)")
         data = read_json(results, ("groups", "top1", "balanced_accuracy"))
         return headline(data), None, data["groups"]
     raise LongtailError(
