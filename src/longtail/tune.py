@@ -452,10 +452,10 @@ def run_tune(
     classes_fn: Callable[[Any], HeldoutClasses] = heldout_classes,
 ) -> TuneResult:
     """Check the held-out classes, train the candidates, score them, choose, retrain the choice on the
-    full training set and evaluate it on the test set (see the module docstring). ``ensure(run) ->
+    full training set and evaluate it on the test set (see the module docstring). A candidate any of
+    whose seeds failed (e.g. its loss diverged) is reported as failed and never chosen. ``ensure(run) ->
     results`` replaces ``ensure_trained`` (reproduce's cache, tests' stand-in trainers)."""
     from longtail.engine.summary import mean_std
-    from longtail.posthoc.base import balanced_accuracy  # noqa: F401 - fail early without torch
 
     classes = check_classes(plan, classes_fn)
     result = TuneResult(plan, classes)
