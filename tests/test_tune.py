@@ -334,3 +334,32 @@ def test_eval_test_false_needs_no_best_on_test():
 
     with pytest.raises(ConfigError, match="report_best_on_test needs the test set"):
         load_config(None, ["eval.test=false", "train.report_best_on_test=true"])
+
+
+def test_a_failed_candidate_is_never_chosen(tmp_path: Path, config_path: Path):
+    """γ = 0 diverges (a LongtailError from training): it is reported FAILED, the others are chosen among."""
+    import torch
+
+    from longtail import tune
+    from longtail.errors import LongtailError
+    from longtail.reproduce.runner import Features
+
+    plan = tune.make_plan(config_path, [tune.parse_grid("loss.params.gamma=0,0.1,0.2")], tmp_path)
+    head = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2))
+        head.bias.zero_()
+    features = Features(head, [10, 10], (torch.eye(2), torch.tensor([0, 1])), (torch.eye(2), torch.tensor([0, 1])), None)
+
+    def ensure(run):
+        if "gamma-0/" in str(run.run_dir) + "/" and "candidates" in str(run.run_dir):
+            raise LongtailError("the training loss became NaN")
+        return {"top1": 0.5, "top5": 1.0, "balanced_accuracy": 0.5, "groups": {}}
+
+    classes = tune.HeldoutClasses(3, [{"class": 0, "name": "a", "count": 9}, {"class": 1, "name": "b", "count": 9}], [])
+    result = tune.run_tune(plan, ensure=ensure, log=lambda m: None, features_fn=lambda run_dir: features,
+                           classes_fn=lambda config: classes)
+    assert result.chosen == (0.1,)  # 0.1 and 0.2 tie at 1.0: the one closer to γ = 0
+    assert result.failed == ["gamma-0: the training loss became NaN"]
+    assert "| 0 | FAILED |  | the training loss became NaN |" in tune.markdown(result)
+    assert result.final[0]["results"]["top1"] == 0.5
