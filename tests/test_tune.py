@@ -193,11 +193,11 @@ def test_candidates_never_load_the_test_split(tmp_path: Path, config_path: Path,
     real = build.load_split
     splits = []
 
-    def spy(name, root, train):
+    def spy(name, root, train, **kwargs):
         splits.append(train)
         if not train:
             raise AssertionError("the test split was loaded for a candidate run")
-        return real(name, root, train)
+        return real(name, root, train, **kwargs)
 
     monkeypatch.setattr(build, "load_split", spy)
     plan = tune.make_plan(config_path, [tune.parse_grid("loss.params.gamma=0.1")], tmp_path, overrides=["train.epochs=1"])
