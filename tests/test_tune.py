@@ -145,6 +145,7 @@ def test_tune_end_to_end(tuned: Path, config_path: Path):
         run = Path(entry["runs"]["0"])
         results = json.loads((run / "results.json").read_text())
         assert "top1" not in results and "balanced_accuracy" not in results and "num_test" not in results
+        assert results["temperature_scaling"] is None  # it reports test calibration: not for a candidate
         assert results["heldout"]["num_examples"] == 24 and results["heldout"]["per_class"][8:] == [None, None]
         line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
         assert "heldout_balanced_accuracy" in line and not any(k.startswith("test_") for k in line)

@@ -285,7 +285,10 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
         done.last_report = evaluate(model, eval_split, accel, dist, class_counts, config.eval)
     results = build_results(config, data, done.last_report, done.best, done.seconds, dist,
                             (accel.compile, compile_reason))
-    results["temperature_scaling"] = temperature_scaling(model, data, accel, dist, class_counts, config.eval)
+    # reports test calibration: never for a run with eval.test=false (a `longtail tune` candidate)
+    results["temperature_scaling"] = (
+        temperature_scaling(model, data, accel, dist, class_counts, config.eval) if config.eval.test else None
+    )
     if config.data.on_bad_file == "skip":
         results["bad_files"] = {"skipped": len(done.bad_files), "files": sorted(set(done.bad_files))}
     if dist.is_main:
