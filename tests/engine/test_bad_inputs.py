@@ -164,7 +164,10 @@ _VALUES = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
 )
 _OVERRIDES = st.lists(st.tuples(st.sampled_from(_KEYS), _VALUES).map("=".join), min_size=1, max_size=3)
-_SETTINGS = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same examples on every run, so CI cannot fail by chance; to hunt for new bad inputs,
+# run with derandomize=False and more examples, and add what fails to BAD_INPUTS
+_SETTINGS = settings(max_examples=40, deadline=None, database=None, derandomize=True,
+                     suppress_health_check=list(HealthCheck))
 
 
 @pytest.mark.slow
