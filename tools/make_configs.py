@@ -126,13 +126,15 @@ CIFAR_OPTIM = {
 CIFAR_COMMENT = """{title} with ResNet-32: the LDAM-DRW reference CIFAR recipe (SPEC §3; CDT appendix A.3).
 SGD momentum 0.9, weight decay 2e-4, batch 128, lr 0.1 with linear warm-up over 5 epochs, lr x0.01
 after epoch 160 and x1e-4 after epoch 180, 200 epochs. Augmentation: pad 4, random 32x32 crop,
-horizontal flip. Reported number: the last epoch on the balanced test set."""
+horizontal flip. Reported number: the last epoch on the balanced test set. The long-tailed subset is
+the reference code's own draw (data.subset_rule: reference, SPEC §10): the same images the papers
+trained on."""
 
 CIFAR10 = Family(
     name="cifar10-lt", base="cifar10.yaml", dataset="cifar10", heldout=3, drw_start=160,
     cdt_gamma={"exp200": 0.3, "exp100": 0.3, "exp10": 0.2, "step200": 0.3, "step100": 0.3, "step10": 0.2},
     body={
-        "data": {"name": "cifar10", "augment": True, "pad": 4, "flip": True},
+        "data": {"name": "cifar10", "subset_rule": "reference", "augment": True, "pad": 4, "flip": True},
         "model": {"name": "resnet32", "head": "linear"},
         "optim": CIFAR_OPTIM,
         "train": {"epochs": 200},
