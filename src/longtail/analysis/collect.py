@@ -265,10 +265,9 @@ def analyze_run(
             say(f"  snapshot epoch {e}")
         run["epochs"] = series
     first_decay = pre_annealing_epoch(config)
-    all_snapshots = find_snapshots(run_path)
+    all_snapshots = trained.run.snapshot_list()
     if probe and first_decay is not None and any(e <= first_decay for e, _ in all_snapshots):
         run["pre_annealing_probe"] = pre_annealing_probe(
-            config, all_snapshots, lambda path: load_weights(model, model_state(load_state(path), path), path),
-            lambda split: extract(model, split, accel, batch_size), balanced_probe_split(data), data.test,
-            seed=seed, log=say)
+            config, all_snapshots, trained.load_weights, lambda split: trained.outputs(split, batch_size),
+            balanced_probe_split(trained.data), trained.data.test, seed=seed, log=say)
     return run

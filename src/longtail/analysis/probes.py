@@ -141,3 +141,23 @@ def pre_annealing_probe(config: Any, snapshots: Sequence[tuple[int, Path]], load
     result = linear_probe(train_f, train_y, test_f, test_y, int(test_logits.shape[1]), seed=seed)
     return {"epoch": epoch, "first_decay": pre_annealing_epoch(config), "probe_examples": int(len(train_y)),
             "model_at_snapshot": accuracies(test_logits.argmax(1), test_y), **result}
+
+
+def run_diagnostic(run_dir: str | Path, name: str, batch_size: int | None = None) -> dict[str, Any]:
+    """One diagnostic of a finished run, as a reproduce row reads it: ``{top1, balanced_accuracy, ...}``.
+
+    ``ncm-test-means``: CDT Table 1's NCM with test-set class means (a diagnostic, never a model);
+    ``pre-annealing-probe``: LDAM Fig. 6's linear probe (:func:`pre_annealing_probe`).
+    """
+    from longtail.engine.run import Run
+
+    if name not in DIAGNOSTICS:
+        raise LongtailError(f"unknown diagnostic {name!r}; choose one of: {', '.join(DIAGNOSTICS)}")
+    trained = Run.load_trained(run_dir, precision="fp32")
+    if name == "ncm-test-means":
+        features, logits, labels = trained.outputs("test", batch_size)
+        predictions = _ncm_predictions(features, labels, features, int(logits.shape[1]))
+        return {**accuracies(predictions, labels), "label": TABLE1_LABELS[name], "diagnostic": True}
+    return pre_annealing_probe(trained.config, trained.run.snapshot_list(), trained.load_weights,
+                               lambda split: trained.outputs(split, batch_size), balanced_probe_split(trained.data),
+                               trained.data.test)
