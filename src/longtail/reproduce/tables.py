@@ -13,7 +13,10 @@ evaluates the run of its config with that rule, its parameter chosen on the run'
 Table ids: ``ldam-table1`` (IMDB), ``ldam-table2`` (CIFAR), ``ldam-table3`` (iNaturalist),
 ``ldam-tiny`` (Tiny-ImageNet, LDAM appendix C.2 as quoted by the CDT paper), ``cdt-table2`` …
 ``cdt-table9``; ``imagenet-lt`` and ``places-lt`` (not in either paper: the decoupling recipe, each
-published number naming its source, "—" where there is none). Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+published number naming its source, "—" where there is none); the analyses ``cdt-table1`` (linear vs
+NCM; rows with ``diagnostic`` report an analysis of the run, here NCM with test-set means — never a
+model), ``ldam-fig6`` (the pre-annealing linear probe) and ``cdt-erm-pd`` (ERM-PD: a run started from a
+``pretrain`` run with its backbone frozen). Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
 Margin Loss", NeurIPS 2019; CDT = Ye et al., "Identifying and Compensating for Feature Deviation in
 Imbalanced Deep Learning". Every number was checked cell by cell against the two papers' texts.
 """
