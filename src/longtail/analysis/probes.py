@@ -43,11 +43,11 @@ DIAGNOSTICS = ("ncm-test-means", "pre-annealing-probe")
 
 def accuracies(predictions: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """``top1`` (fraction correct) and ``balanced_accuracy`` (mean recall over present classes)."""
-    from longtail.posthoc.base import balanced_accuracy
+    from longtail.metrics import balanced_accuracy
 
     predictions, labels = predictions.long().cpu(), labels.long().cpu()
     return {"top1": float((predictions == labels).double().mean()) if labels.numel() else 0.0,
-            "balanced_accuracy": balanced_accuracy(predictions, labels)}
+            "balanced_accuracy": balanced_accuracy(labels, predictions)}
 
 
 def _ncm_predictions(fit_features: torch.Tensor, fit_labels: torch.Tensor, features: torch.Tensor,
