@@ -114,3 +114,27 @@ def test_table1_and_fig6_end_to_end_on_tiny_cifar(tmp_path, tiny_cifar):
     assert torch.bincount(y).tolist() == [24] * 10
     tf, _, ty = trained.outputs("test")
     assert probe.per_seed[0]["top1"] == pytest.approx(100.0 * linear_probe(f, y, tf, ty, 10)["top1"])
+
+
+@pytest.mark.slow
+def test_erm_pd_end_to_end_freezes_the_pretrained_backbone(tmp_path):
+    """cdt-erm-pd on tiny files: the Tiny-ImageNet (32×32) run is trained first, the ERM-PD run starts from it
+    with the backbone frozen — its backbone equals the pre-trained one exactly, only the new head learned."""
+    from longtail.config import ModelConfig
+
+    if not {"init_from", "freeze"} <= set(ModelConfig.__dataclass_fields__):
+        pytest.skip("model.init_from / model.freeze are not in the schema")
+    root = tmp_path / "data"
+    _writers().write_cifar10(root, per_class=24, test_per_class=4)
+    _writers().write_tiny_imagenet(root, per_class=4)
+    plan = runner.make_plan("cdt-erm-pd", seeds=[0], out=tmp_path / "runs", data_root=root,
+                            overrides=[o for o in TINY if not o.startswith("optim.milestones")])
+    plan.rows = [r for r in plan.rows if (r.row.setting, r.row.method) == ("cifar10-exp100", "erm-pd")]
+    (result,) = runner.execute(plan, log=lambda m: None)
+    assert not result.failed and 0.0 <= result.per_seed[0]["top1"] <= 100.0
+    pre = torch.load(tmp_path / "runs/tiny-imagenet-32/resnet32/seed-0/checkpoints/ckpt-0002.pt", weights_only=True)
+    pd = torch.load(tmp_path / "runs/cifar10-lt/exp100/erm-pd/seed-0/checkpoints/ckpt-0002.pt", weights_only=True)
+    backbone = [k for k in pd["model"] if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(pd["model"][k], pre["model"][k]) for k in backbone)
+    assert pd["model"]["head.weight"].shape[0] == 10 != pre["model"]["head.weight"].shape[0]
+    assert pd["config"]["model"]["freeze"] == "backbone" and pd["config"]["data"]["augment"] is False

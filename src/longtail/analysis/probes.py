@@ -116,7 +116,8 @@ def balanced_probe_split(data: Any) -> Any:
     from longtail.engine.data import EvalData
 
     cfg = data.config.data
-    split = load_split(cfg.name, cfg.root, train=True)
+    lists = {key: getattr(cfg, key) for key in ("train_list", "test_list") if getattr(cfg, key, None)}
+    split = load_split(cfg.name, cfg.root, train=True, **lists)
     counts = split.class_counts()
     if min(counts) != max(counts):
         raise LongtailError(
