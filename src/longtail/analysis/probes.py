@@ -112,8 +112,9 @@ def pre_annealing_snapshot(config: Any, snapshots: Sequence[tuple[int, Path]]) -
 
 def balanced_probe_split(data: Any) -> Any:
     """The balanced set the probe trains on: the data set's whole original training split, as ``EvalData``."""
+    import dataclasses
+
     from longtail.data.datasets import load_split
-    from longtail.engine.data import EvalData
 
     cfg = data.config.data
     lists = {key: getattr(cfg, key) for key in ("train_list", "test_list") if getattr(cfg, key, None)}
@@ -124,7 +125,10 @@ def balanced_probe_split(data: Any) -> Any:
             f"the original training split of {cfg.name!r} is not balanced ({min(counts)}..{max(counts)} per "
             "class); the pre-annealing probe trains on a balanced set"
         )
-    return EvalData(split, data.info, data.device, cfg.workers, data.config.runtime.channels_last)
+    if data.info.kind == "text":
+        raise LongtailError("the pre-annealing probe is defined for image data sets, not text")
+    # the test split's evaluation settings (normalisation, device, workers, transform), other images
+    return dataclasses.replace(data.test, split=split, ids=None)
 
 
 def pre_annealing_probe(config: Any, snapshots: Sequence[tuple[int, Path]], load_weights: Callable[[Path], None],
