@@ -337,6 +337,6 @@ def test_build_every_config_and_step(group: tuple[str, str], roots: dict[str, Pa
 
 def test_groups_cover_every_config():
     assert sum(len(v) for v in GROUPS.values()) == len(MINE)
-    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "inaturalist2018", "imdb",
+    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "tiny-imagenet-32", "inaturalist2018", "imdb",
                                       "imagenet-lt", "places-lt"}
     assert math.isclose(sum(1 for p in MINE if "-heldout" in p.name) / len(MINE), 0.2, abs_tol=0.15)
