@@ -126,13 +126,15 @@ CIFAR_OPTIM = {
 CIFAR_COMMENT = """{title} with ResNet-32: the LDAM-DRW reference CIFAR recipe (SPEC §3; CDT appendix A.3).
 SGD momentum 0.9, weight decay 2e-4, batch 128, lr 0.1 with linear warm-up over 5 epochs, lr x0.01
 after epoch 160 and x1e-4 after epoch 180, 200 epochs. Augmentation: pad 4, random 32x32 crop,
-horizontal flip. Reported number: the last epoch on the balanced test set."""
+horizontal flip. Reported number: the last epoch on the balanced test set. The long-tailed subset is
+the reference code's own draw (data.subset_rule: reference, SPEC §10): the same images the papers
+trained on."""
 
 CIFAR10 = Family(
     name="cifar10-lt", base="cifar10.yaml", dataset="cifar10", heldout=3, drw_start=160,
     cdt_gamma={"exp200": 0.3, "exp100": 0.3, "exp10": 0.2, "step200": 0.3, "step100": 0.3, "step10": 0.2},
     body={
-        "data": {"name": "cifar10", "augment": True, "pad": 4, "flip": True},
+        "data": {"name": "cifar10", "subset_rule": "reference", "augment": True, "pad": 4, "flip": True},
         "model": {"name": "resnet32", "head": "linear"},
         "optim": CIFAR_OPTIM,
         "train": {"epochs": 200},
@@ -468,7 +470,7 @@ def plan() -> dict[Setting, tuple[list[str], list[str], list[str]]]:
     for row in (row for table in TABLES.values() for row in table.rows):
         for config, variants in ((row.config, row.variants), (row.tune and row.tune.heldout_config, ())):
             directory, _, file = (config or "").rpartition("/")
-            if directory not in by_directory:
+            if directory not in by_directory or row.pretrain:  # ERM-PD rows: files of their own (_erm_pd_files)
                 continue  # not runnable, or a file of its own (_table5_files)
             methods, heldout, step300 = out[by_directory[directory]]
             stem = file.removesuffix(".yaml")
@@ -538,6 +540,7 @@ def files() -> dict[Path, str]:
                     f"{name}-heldout, {note}", {"base": f"{name}-heldout.yaml", **body}
                 )
     out.update(_table5_files())
+    out.update(_erm_pd_files())
     return out
 
 
@@ -555,6 +558,38 @@ def _table5_files() -> dict[Path, str]:
     comment = ("CDT Table 5 'balanced' features: a balanced CIFAR-10 subset of 1,240 images per class\n"
                "(12,400, the size of long-tailed CIFAR-10 rho = 100: 12,406), trained with ERM.")
     return {Path("cifar10-lt") / "balanced12400" / "erm.yaml": render(comment, body)}
+
+
+def _erm_pd_files() -> dict[Path, str]:
+    """CDT section 3.5 / appendix C.1, ERM-PD: the Tiny-ImageNet pre-training config and, per row of the
+    ``cdt-erm-pd`` table, a linear classifier on its frozen features (``model.init_from``, ``model.freeze``).
+
+    Written only when the schema has those keys (issue #15); the rows say so otherwise.
+    """
+    from longtail.reproduce.tables import ERM_PD_PRETRAIN, TABLES
+
+    rows = [row for row in TABLES["cdt-erm-pd"] if row.config]
+    if not rows:
+        return {}
+    pretrain = render(
+        "CDT section 3.5 / appendix C.1: a ResNet-32 pre-trained on the original (balanced) Tiny-ImageNet-200,\n"
+        "its images halved to 32x32 (the CIFAR size, data set tiny-imagenet-32), with the CIFAR recipe. Its run\n"
+        "starts the ERM-PD / RW-PD configs (model.init_from).",
+        {"data": {"name": "tiny-imagenet-32", "profile": "none", "augment": True, "pad": 4, "flip": True},
+         "model": {"name": "resnet32", "head": "linear"}, "optim": CIFAR_OPTIM, "train": {"epochs": 200},
+         "eval": {"every": 10}})
+    out = {Path(ERM_PD_PRETRAIN): pretrain}
+    default_run = f"runs/reproduce/{ERM_PD_PRETRAIN.removesuffix('.yaml')}/seed-0"
+    for row in rows:
+        base = {"erm-pd": "erm.yaml", "rw-pd": "rw.yaml"}[row.method]
+        comment = (f"CDT {'ERM-PD' if row.method == 'erm-pd' else 'RW-PD (ERM-PD with re-weighting, appendix C.1)'}: "
+                   "the backbone of the Tiny-ImageNet pre-training run, frozen (pre-defined features), a linear "
+                   f"softmax classifier trained on this long-tailed set with the recipe of {base}. No augmentation:\n"
+                   "the features of the images as they are. model.init_from is the default `longtail reproduce\n"
+                   "cdt-erm-pd` run directory of the pre-training config; reproduce passes its own.")
+        out[Path(row.config)] = render(comment, {"base": base, "data": {"augment": False},
+                                                 "model": {"init_from": default_run, "freeze": "backbone"}})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,9 @@ class DataConfig:
     n_max: int | None = None
     seed: int = 0  # seed of the subset draw (which examples are kept) and of the held-out split
     class_order: str = "natural"  # which classes are the head: "natural", "reversed" or "permuted" (seeded)
+    # how the kept examples are drawn: "seeded" (one PCG64 stream per class) or "reference" (exactly the
+    # LDAM-DRW code's IMBALANCECIFAR draw: np.random.seed(data.seed), class-by-class shuffles; SPEC §10)
+    subset_rule: str = "seeded"
     heldout_per_class: int = 0  # K examples per class held out of the training set for tuning (0 = none)
     # test set class distribution: null = as shipped (balanced), "uniform", "train" (the training
     # distribution) or one proportion per class (LDAM paper appendix C.5)
@@ -233,6 +236,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.profile": ("exp", "step", "none"),
     "data.class_order": ("natural", "reversed", "permuted"),
     "data.on_bad_file": ("stop", "skip"),
+    "data.subset_rule": ("seeded", "reference"),
     "model.head": ("linear", "normed-linear"),
     "model.freeze": ("none", "backbone"),
     "data.train_transform": ("auto", "pad-crop", "random-resized-crop", "resize-crop"),

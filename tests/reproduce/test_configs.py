@@ -153,10 +153,12 @@ def _num_classes(name: str) -> int:
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("data")
+    tiny = _write_tiny_imagenet(base / "tiny", per_class=TINY_PER_CLASS)
     return {
         "cifar10": WRITERS.write_cifar10(base / "cifar10", per_class=TINY_PER_CLASS, test_per_class=2),
         "cifar100": WRITERS.write_cifar100(base / "cifar100", per_class=TINY_PER_CLASS),
-        "tiny-imagenet": _write_tiny_imagenet(base / "tiny", per_class=TINY_PER_CLASS),
+        "tiny-imagenet": tiny,
+        "tiny-imagenet-32": tiny,  # the same files, halved when read (ERM-PD pre-training)
         "inaturalist2018": WRITERS.write_inaturalist(base / "inat", counts=(8, 4, 2)),
         "imdb": _write_imdb(base / "imdb"),
         "imagenet-lt": _write_lt_lists(base / "imagenet-lt", "ImageNet_LT"),
@@ -335,6 +337,6 @@ def test_build_every_config_and_step(group: tuple[str, str], roots: dict[str, Pa
 
 def test_groups_cover_every_config():
     assert sum(len(v) for v in GROUPS.values()) == len(MINE)
-    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "inaturalist2018", "imdb",
+    assert {g[0] for g in GROUPS} == {"cifar10", "cifar100", "tiny-imagenet", "tiny-imagenet-32", "inaturalist2018", "imdb",
                                       "imagenet-lt", "places-lt"}
     assert math.isclose(sum(1 for p in MINE if "-heldout" in p.name) / len(MINE), 0.2, abs_tol=0.15)

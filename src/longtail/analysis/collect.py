@@ -18,6 +18,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from longtail.analysis.probes import (
+    balanced_probe_split,
+    cdt_table1,
+    pre_annealing_epoch,
+    pre_annealing_probe,
+)
 from longtail.analysis.stats import (
     class_margins,
     class_sizes,
@@ -139,6 +145,9 @@ def analyze_outputs(
         "margins": class_margins(train.logits, train.labels, C),
         "tsne": None,
         "epochs": None,
+        # CDT Table 1: linear classifier, NCM with training-set means, NCM with test-set means (diagnostic)
+        "cdt_table1": cdt_table1(train.features, train.labels, test.features, test.labels, test.logits),
+        "pre_annealing_probe": None,  # LDAM Fig. 6, filled by analyze_run from a snapshot
     }
     if tsne_per_class > 0:
         classes = tsne_classes(train_sizes)
@@ -205,13 +214,16 @@ def analyze_run(
     epochs: bool = True,
     data_root: str | None = None,
     log: Callable[[str], None] | None = None,
+    probe: bool = True,
 ) -> dict[str, Any]:
     """Reload ``run_dir`` (:meth:`Run.load_trained <longtail.engine.run.Run.load_trained>`, fp32, the
     training subset's fingerprint checked) and compute every statistic.
 
     Features and logits come from the engine's own evaluation path (no augmentation, eval mode,
     fp32). With ``epochs`` and ``snapshots/epoch-<e>.pt`` present, the per-class accuracy, norms and
-    feature deviation are also computed at each snapshot (``run["epochs"]``).
+    feature deviation are also computed at each snapshot (``run["epochs"]``). With ``probe`` and a
+    snapshot at or before the first lr decay, LDAM Fig. 6's linear probe on a balanced set
+    (``run["pre_annealing_probe"]``, :mod:`longtail.analysis.probes`).
     """
     from longtail.engine.run import Run
 
@@ -252,4 +264,10 @@ def analyze_run(
                 series.setdefault(key, []).append(value)
             say(f"  snapshot epoch {e}")
         run["epochs"] = series
+    first_decay = pre_annealing_epoch(config)
+    all_snapshots = trained.run.snapshot_list()
+    if probe and first_decay is not None and any(e <= first_decay for e, _ in all_snapshots):
+        run["pre_annealing_probe"] = pre_annealing_probe(
+            config, all_snapshots, trained.load_weights, lambda split: trained.outputs(split, batch_size),
+            balanced_probe_split(trained.data), trained.data.test, seed=seed, log=say)
     return run

@@ -22,7 +22,7 @@ RUN_KEYS = (
     "name", "run_dir", "epoch", "num_classes", "class_names", "class_counts", "test_counts", "head",
     "summary", "train_accuracy", "test_accuracy", "classifier_norms", "feature_deviation",
     "deviation_K", "deviation_rounds", "decision_values", "confusion", "margins", "tsne", "epochs",
-    "calibration",
+    "calibration", "cdt_table1", "pre_annealing_probe",
 )  # fmt: skip
 
 
@@ -139,6 +139,27 @@ def findings(run: dict[str, Any]) -> list[tuple[str, str]]:
     calibration = run.get("calibration")
     if calibration is not None:
         out.append(("calibration", calibration_sentence(calibration)))
+    table1 = run.get("cdt_table1")
+    if table1 is not None:
+        out.append(
+            (
+                "classifiers on the same features (CDT Table 1)",
+                f"test top-1: linear {_fmt(table1['linear']['top1'], True)}, NCM with training-set means "
+                f"{_fmt(table1['ncm-train-means']['top1'], True)}; NCM with test-set means (a diagnostic, not a model) "
+                f"{_fmt(table1['ncm-test-means']['top1'], True)}. The paper (ERM, CIFAR-10 ρ=100): 71.1 / 77.0 / 79.5.",
+            )
+        )
+    probe = run.get("pre_annealing_probe")
+    if probe is not None:
+        out.append(
+            (
+                "features before lr annealing (LDAM Fig. 6)",
+                f"a linear classifier trained on a balanced set ({probe['probe_examples']} images) on the frozen "
+                f"features of epoch {probe['epoch']} reaches test top-1 {_fmt(probe['top1'], True)} (the model "
+                f"itself at that epoch: {_fmt(probe['model_at_snapshot']['top1'], True)}). The paper: ERM's "
+                "features beat RW's and RS's.",
+            )
+        )
     margins = run.get("margins")
     if margins is not None:
         rho = spearman(counts, margins)

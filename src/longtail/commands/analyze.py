@@ -2,7 +2,9 @@
 
 For each trained run directory: per-class training/test accuracy, classifier norms, feature
 deviation, decision-value and prediction matrices, t-SNE, LDAM margins, and the same statistics
-along epochs when the run saved snapshots (``analysis.track_every``). Several runs are overlaid.
+along epochs when the run saved snapshots (``analysis.track_every``), CDT Table 1 (linear classifier vs
+nearest class mean with training- and test-set means) and LDAM Fig. 6 (a linear probe on a balanced
+set over the features of the snapshot before the first lr decay). Several runs are overlaid.
 Writes ``analysis.json``, PNGs and a self-contained ``report.html`` into REPORT_DIR.
 """
 
@@ -32,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="training and test examples per class in the t-SNE (default 25)")  # fmt: skip
     parser.add_argument("--no-tsne", action="store_true", help="skip the t-SNE")
     parser.add_argument("--no-epochs", action="store_true", help="ignore snapshots (statistics along epochs)")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="skip LDAM Fig. 6's linear probe on the pre-annealing snapshot (trains on the whole "
+                             "balanced training split)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the sub-sampling and t-SNE draws (default 0)")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="feature-extraction batch size (default 128, the fastest measured on CPU)")
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             analyze_run(
                 d, name=label, rounds=args.rounds, tsne_per_class=0 if args.no_tsne else args.tsne_per_class,
                 seed=args.seed, batch_size=args.batch_size, device=args.device, epochs=not args.no_epochs,
-                data_root=args.data_root, log=print,
+                data_root=args.data_root, log=print, probe=not args.no_probe,
             )  # fmt: skip
         )
     page = write_report(analyses, out)

@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="which class gets the largest count (default natural: class 0)",
     )
     parser.add_argument(
+        "--subset-rule",
+        choices=["seeded", "reference"],
+        default="seeded",
+        help="how the kept examples are drawn: seeded (default) or reference (the LDAM-DRW code's draw)",
+    )
+    parser.add_argument(
         "--heldout-per-class",
         type=int,
         default=0,

@@ -12,7 +12,15 @@ import numpy as np
 from longtail.data.datasets import DatasetInfo, dataset_info, load_split
 from longtail.data.profiles import PROFILES, longtail_counts, validate_profile_args
 from longtail.data.split import Split
-from longtail.data.subset import apply_test_distribution, fingerprint, heldout_split, longtail_indices
+from longtail.data.subset import (
+    SUBSET_RULES,
+    apply_test_distribution,
+    fingerprint,
+    heldout_split,
+    longtail_indices,
+    reference_counts,
+    reference_longtail_indices,
+)
 from longtail.errors import ConfigError
 
 
@@ -40,7 +48,7 @@ class LongTailData:
 # The keyword arguments of build_longtail read from a config's ``data`` section (or from ``longtail data``'s
 # arguments, which bear the same names).
 SECTION_KEYS = ("root", "profile", "imbalance_ratio", "minority_fraction", "seed", "class_order",
-                "heldout_per_class", "test_distribution", "n_max", "train_list", "test_list")
+                "heldout_per_class", "test_distribution", "n_max", "train_list", "test_list", "subset_rule")
 
 
 def build_from(section: Any, **overrides: Any) -> LongTailData:
@@ -63,6 +71,7 @@ def build_longtail(
     with_test: bool = True,
     train_list: str | None = None,
     test_list: str | None = None,
+    subset_rule: str = "seeded",
 ) -> LongTailData:
     """Read data set ``name`` and make its long-tailed training set.
 
@@ -70,6 +79,9 @@ def build_longtail(
        data as it is, for naturally long-tailed sets such as iNaturalist), with N_max = ``n_max`` or
        the smallest class of the original training split;
     2. a seeded subset with those counts, class order ``natural``/``reversed``/``permuted``;
+       ``subset_rule="seeded"`` draws each class from its own PCG64 stream (indices sorted),
+       ``"reference"`` exactly as the LDAM-DRW reference code (SPEC §10: its float counts, one legacy
+       MT19937 stream shuffling class by class, indices stacked class by class);
     3. a balanced held-out split of ``heldout_per_class`` examples per class taken from it (CDT
        appendix B.6; 0 = none);
     4. the test split, balanced, or following ``test_distribution`` (class proportions, or
@@ -84,6 +96,11 @@ def build_longtail(
         raise ConfigError("class order only applies to the exp and step profiles, not to profile 'none'")
     if profile not in (*PROFILES, "none"):
         raise ConfigError(f"unknown imbalance profile {profile!r}; use one of: exp, step, none")
+    if subset_rule not in SUBSET_RULES:
+        raise ConfigError(f"unknown subset rule {subset_rule!r}; use one of: {', '.join(SUBSET_RULES)}")
+    if subset_rule == "reference" and profile == "none":
+        raise ConfigError("data.subset_rule=reference draws a long-tailed subset; it needs profile exp or step, "
+                          "not 'none' (use subset_rule=seeded)")
     if heldout_per_class < 0:
         raise ConfigError(f"held-out examples per class must be >= 0, got {heldout_per_class}")
 
@@ -95,8 +112,12 @@ def build_longtail(
         subset_idx = np.arange(len(full_train), dtype=np.int64)
     else:
         largest = min(available) if n_max is None else int(n_max)
-        counts = longtail_counts(num_classes, largest, imbalance_ratio, profile, minority_fraction)
-        subset_idx = longtail_indices(full_train.labels, counts, seed, class_order)
+        if subset_rule == "reference":
+            counts = reference_counts(num_classes, largest, imbalance_ratio, profile, minority_fraction)
+            subset_idx = reference_longtail_indices(full_train.labels, counts, seed, class_order)
+        else:
+            counts = longtail_counts(num_classes, largest, imbalance_ratio, profile, minority_fraction)
+            subset_idx = longtail_indices(full_train.labels, counts, seed, class_order)
     longtail = full_train.subset(subset_idx)
 
     keep_idx, held_idx = heldout_split(longtail.labels, heldout_per_class, seed)
@@ -141,10 +162,11 @@ def describe(data: LongTailData, section: Any) -> dict[str, Any]:
     """What ``longtail data --json`` prints: the build's arguments (from ``section``, as :func:`build_from`
     reads them), the class counts, totals and the fingerprint."""
     counts = data.class_counts
-    keys = ("profile", "imbalance_ratio", "minority_fraction", "class_order", "seed", "heldout_per_class")
+    keys = ("profile", "imbalance_ratio", "minority_fraction", "class_order", "seed", "heldout_per_class",
+            "subset_rule")
     return {
         "dataset": section.name,
-        **{key: getattr(section, key) for key in keys},
+        **{key: getattr(section, key, "seeded" if key == "subset_rule" else None) for key in keys},
         "num_classes": data.num_classes,
         "classes": data.train.classes,
         "class_counts": counts,

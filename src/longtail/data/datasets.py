@@ -157,6 +157,24 @@ def tiny_imagenet() -> DatasetInfo:
     )
 
 
+@register_dataset("tiny-imagenet-32")
+def tiny_imagenet_32() -> DatasetInfo:
+    """Tiny-ImageNet-200 halved to 32×32 (2×2 averages): the CIFAR input size, for pre-training CDT's ERM-PD."""
+    from longtail.data.tiny_imagenet import load_tiny_imagenet_32
+
+    return _info(
+        "tiny-imagenet-32",
+        load_tiny_imagenet_32,
+        num_classes=200,
+        image_size=32,
+        channels=3,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        default_root=data_home(),
+        kind="tensor",
+    )
+
+
 @register_dataset("inaturalist2018")
 def inaturalist2018() -> DatasetInfo:
     """iNaturalist 2018: 8,142 naturally long-tailed species, streamed from JPEG files (224×224)."""

@@ -21,6 +21,7 @@ import numpy as np
 from longtail.errors import ConfigError, DataError
 
 CLASS_ORDERS = ("natural", "reversed", "permuted")
+SUBSET_RULES = ("seeded", "reference")
 
 # Stream tags: the subset, the held-out split, the class permutation and the test distribution
 # draw from unrelated streams even with the same seed.
@@ -101,6 +102,82 @@ def longtail_indices(
         members = np.flatnonzero(array == cls)
         kept.append(_shuffled(members, _rng(seed, _TAG_SUBSET, cls))[:wanted])
     return np.sort(np.concatenate(kept)).astype(np.int64) if kept else np.zeros(0, np.int64)
+
+
+def reference_counts(num_classes: int, n_max: int, imbalance_ratio: float, profile: str = "exp",
+                     minority_fraction: float = 0.5) -> list[int]:
+    """Class counts as the LDAM-DRW reference code computes them (``IMBALANCECIFAR10.get_img_num_per_cls``).
+
+    In floating point, with imb_factor = 1/ρ: ``exp``: n_c = int(N_max · imb_factor^(c/(C−1.0)));
+    ``step``: N_max for the first C//2 classes, int(N_max · imb_factor) for the rest. The code fixes
+    μ = ½, so another minority fraction is refused.
+    """
+    if profile not in ("exp", "step"):
+        raise ConfigError(f"data.subset_rule=reference needs profile exp or step, got {profile!r}")
+    if profile == "step" and minority_fraction != 0.5:
+        raise ConfigError(
+            f"data.subset_rule=reference draws the reference code's step profile (half of the classes are "
+            f"minority classes); minority fraction {minority_fraction:g} needs data.subset_rule=seeded"
+        )
+    img_max, imb_factor = float(n_max), 1.0 / float(imbalance_ratio)
+    if profile == "exp":
+        counts = [int(img_max * (imb_factor ** (c / (num_classes - 1.0)))) for c in range(num_classes)]
+    else:
+        counts = [int(img_max)] * (num_classes // 2) + [int(img_max * imb_factor)] * (num_classes - num_classes // 2)
+    if counts[-1] < 1:
+        raise ConfigError(
+            f"imbalance ratio {imbalance_ratio:g} leaves the smallest class empty (N_max = {n_max}); "
+            f"use a ratio <= {n_max}"
+        )
+    return counts
+
+
+def reference_longtail_indices(
+    labels: object,
+    class_counts: Sequence[int],
+    seed: int = 0,
+    class_order: str = "natural",
+) -> np.ndarray:
+    """The long-tailed subset drawn exactly as the LDAM-DRW reference code draws it (SPEC §10).
+
+    ``IMBALANCECIFAR10.gen_imbalanced_data`` after ``np.random.seed(seed)``: for each class c in
+    ascending label order, the indices of class c in file order are shuffled with
+    ``np.random.shuffle`` and the first n_c kept; the kept indices are stacked class by class (this
+    order is returned, not sorted: it is the order of the reference's training set). The legacy
+    global stream is reproduced with a local ``np.random.RandomState(seed)`` (the same MT19937 stream
+    and shuffle algorithm, stable across numpy versions), so global NumPy state is never touched.
+
+    ``class_counts`` is the profile, largest first (:func:`reference_counts`). With ``class_order``
+    other than ``natural`` the order only decides which label receives which count
+    (:func:`per_class_counts`); the shuffles are the reference's, drawn class by class in ascending
+    label order as before, so class c keeps the first n_c of the same shuffled list.
+    """
+    array = _labels_array(labels)
+    counts = per_class_counts(class_counts, class_order, seed)
+    available = np.bincount(array, minlength=len(counts))
+    if available.shape[0] > len(counts):
+        raise DataError(
+            f"labels go up to {available.shape[0] - 1} but only {len(counts)} class counts were given"
+        )
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    rng = np.random.RandomState(int(seed))
+    kept = []
+    for cls, wanted in enumerate(counts):
+        if available[cls] == 0:
+            raise DataError(
+                f"class {cls} has no example; data.subset_rule=reference draws from every class of a "
+                "balanced set (use data.subset_rule=seeded)"
+            )
+        if wanted > available[cls]:
+            raise DataError(
+                f"class {cls} has {available[cls]} examples, fewer than the {wanted} asked for; "
+                "lower N_max or the imbalance ratio"
+            )
+        members = np.flatnonzero(array == cls).astype(np.int64)
+        rng.shuffle(members)
+        kept.append(members[:wanted])
+    return np.concatenate(kept).astype(np.int64) if kept else np.zeros(0, np.int64)
 
 
 def fingerprint(indices: Sequence[int] | np.ndarray) -> str:

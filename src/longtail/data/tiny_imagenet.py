@@ -85,3 +85,19 @@ def load_tiny_imagenet(root: str | Path, train: bool) -> Split:
     """Tiny-ImageNet-200: 100,000 training / 10,000 validation images of 200 classes, 64×64 RGB."""
     paths, labels, wnids = tiny_imagenet_files(root, train)
     return Split(labels=torch.tensor(labels, dtype=torch.int64), classes=wnids, images=_decode_all(paths))
+
+
+def halve(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, C, 2H, 2W]`` → ``[N, C, H, W]``: the mean of each 2×2 block, rounded half up (a box filter
+    at exactly half the size: (a + b + c + d + 2) // 4)."""
+    wide = images.to(torch.int32)
+    blocks = wide[..., 0::2, 0::2] + wide[..., 0::2, 1::2] + wide[..., 1::2, 0::2] + wide[..., 1::2, 1::2]
+    return ((blocks + 2) // 4).to(torch.uint8)
+
+
+def load_tiny_imagenet_32(root: str | Path, train: bool) -> Split:
+    """Tiny-ImageNet-200 at 32×32 (each 64×64 image halved by 2×2 averaging): CIFAR-sized, for CDT's ERM-PD."""
+    split = load_tiny_imagenet(root, train)
+    assert split.images is not None
+    split.images = halve(split.images)
+    return split

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from longtail.config import Config, config_diff, load_config
+from longtail.config import Config, config_diff, load_config, save_config
 from longtail.errors import LongtailError
 
 
@@ -46,6 +46,8 @@ def _train(config: Config, out: Path, seeds: list[int] | None, resume: bool, pac
 
     with preemption.signals(), peer_failures_as_errors(config.runtime.dist_timeout):
         if seeds:
+            if not resume and rank() == 0:  # checked already: what `--resume OUT` reads (each seed's fit writes its own)
+                save_config(config, out / "config.yaml")
             train_seeds(config, out, seeds, resume=resume, pack=pack)
         else:
             fit(config, out, resume=resume)

@@ -63,6 +63,7 @@ class PlannedRow:
     variant_used: bool
     runs: list[PlannedRun]  # one per seed (for tuned rows: the grid runs, the final run comes later)
     skip_reason: str = ""
+    pretrain_runs: list[PlannedRun] = field(default_factory=list)  # one per seed: trained first (``row.pretrain``)
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Plan:
     def unique_runs(self) -> list[PlannedRun]:
         seen: dict[Path, PlannedRun] = {}
         for planned in self.rows:
-            for run in planned.runs:
+            for run in (*planned.pretrain_runs, *planned.runs):
                 seen.setdefault(run.run_dir, run)
         return list(seen.values())
 
@@ -105,6 +106,11 @@ def _run_dir(out: Path, configs_dir: Path, config: Path, seed: int, tag: str = "
 
 def tune_tag(key: str, value: float) -> str:
     return f"{key.rsplit('.', 1)[-1]}-{value:g}"
+
+
+def overrides_tag(overrides: Sequence[str]) -> str:
+    """``("analysis.track_every=160",)`` → ``track_every-160``: the run directory of a row's own overrides."""
+    return "+".join(f"{key.rsplit('.', 1)[-1]}-{value}" for key, value in (o.split("=", 1) for o in overrides))
 
 
 def make_plan(
@@ -135,11 +141,17 @@ def make_plan(
         if not path.is_file():
             planned_rows.append(PlannedRow(row, None, False, [], skip_reason=f"configs/{row.config} missing: {row.note}"))
             continue
-        runs = []
+        runs, pretrain_runs = [], []
         for seed in seeds:
             if row.tune is None:
-                extra = (*data_root_override(path, data_root), *overrides)
-                runs.append(PlannedRun(path, extra, seed, _run_dir(out, configs, path, seed)))
+                extra = (*data_root_override(path, data_root), *row.overrides, *overrides)
+                if row.pretrain is not None:  # trained first; its weights start this run (model.init_from)
+                    pre_cfg = configs / row.pretrain
+                    pre = PlannedRun(pre_cfg, (*data_root_override(pre_cfg, data_root), *overrides), seed,
+                                     _run_dir(out, configs, pre_cfg, seed))
+                    pretrain_runs.append(pre)
+                    extra = (*extra, f"model.init_from={pre.run_dir}")
+                runs.append(PlannedRun(path, extra, seed, _run_dir(out, configs, path, seed, overrides_tag(row.overrides))))
             else:
                 tune_cfg = configs / row.tune.heldout_config
                 if variant and (configs / variant_path(row.tune.heldout_config, variant)).is_file():
@@ -149,7 +161,7 @@ def make_plan(
                              "eval.test=false")  # candidates never evaluate on the test set
                     runs.append(PlannedRun(tune_cfg, extra, seed,
                                            _run_dir(out, configs, tune_cfg, seed, tune_tag(row.tune.key, value))))
-        planned_rows.append(PlannedRow(row, path, used, runs))
+        planned_rows.append(PlannedRow(row, path, used, runs, pretrain_runs=pretrain_runs))
     return Plan(table, seeds, out, planned_rows, variant, tuple(overrides), configs, data_root)
 
 
@@ -172,6 +184,12 @@ def format_plan(plan: Plan) -> str:
             post = f"; post-hoc {row.posthoc}" + (", tuned on the held-out split" if _has_param(row.posthoc) else "")
             post += "".join(f" {k}={v}" for k, v in row.posthoc_params)
             post += f", fitted on the training split of configs/{row.fit_on}" if row.fit_on else ""
+        if row.diagnostic:
+            post += f"; diagnostic {row.diagnostic} of the finished run"
+        if row.overrides:
+            post += f" (with {' '.join(row.overrides)})"
+        if row.pretrain:
+            post += f"; starts from the run of configs/{row.pretrain} (model.init_from)"
         if row.tune is not None:
             grid = ",".join(f"{v:g}" for v in row.tune.grid)
             lines.append(f"{head} tune {row.tune.key} in [{grid}] with configs/{row.tune.heldout_config}, "
@@ -179,7 +197,7 @@ def format_plan(plan: Plan) -> str:
         else:
             lines.append(f"{head} configs/{rel}{post}")
     runs = plan.unique_runs()
-    lines += ["", f"{len(runs)} training runs (before any tuned retraining):"]
+    lines += ["", f"{len(runs)} training runs (before any tuned retraining; pre-training runs first):"]
     lines += [f"  {run.run_dir}  <- configs/{run.config.resolve().relative_to(configs.resolve())}"
               + (f" {' '.join(run.overrides)}" if run.overrides else "") for run in runs]
     return "\n".join(lines)
@@ -268,6 +286,14 @@ def heldout_balanced_accuracy(features: Features) -> float:
 
 
 PosthocFn = Callable[[Path, str, "float | None", bool], dict[str, Any]]
+DiagnosticFn = Callable[[Path, str], dict[str, Any]]
+
+
+def evaluate_diagnostic(run_dir: Path, name: str) -> dict[str, Any]:
+    """A diagnostic of a finished run (:func:`longtail.analysis.probes.run_diagnostic`): ``top1`` etc. as fractions."""
+    from longtail.analysis.probes import run_diagnostic
+
+    return run_diagnostic(run_dir, name)
 
 
 def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool,
@@ -311,12 +337,13 @@ def _pct(results: dict[str, Any], metric: str) -> float | None:
 def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None] = print,
             features_fn: Callable[[Path], Features] | None = None,
             posthoc_fn: PosthocFn = evaluate_posthoc,
-            classes_fn: Callable[[Any], Any] | None = None) -> list[RowResult]:
+            classes_fn: Callable[[Any], Any] | None = None,
+            diagnostic_fn: DiagnosticFn = evaluate_diagnostic) -> list[RowResult]:
     """Train what is missing, evaluate every row; returns one :class:`RowResult` per row.
 
     ``features_fn`` (default: the run's features, its test split unread) scores the tuned rows'
     candidates; ``classes_fn`` (default :func:`longtail.tune.heldout_classes`) checks their held-out
-    classes before training."""
+    classes before training; ``diagnostic_fn`` evaluates the analysis rows (CDT Table 1, LDAM Fig. 6)."""
     from longtail import tune
 
     features_fn = features_fn or tune.heldout_features
@@ -344,7 +371,7 @@ def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None
             continue
         try:
             result.budget = budget(planned.config, plan.overrides)
-            _evaluate_row(plan, planned, result, trained, features, posthoc_fn, log, classes_fn)
+            _evaluate_row(plan, planned, result, trained, features, posthoc_fn, log, classes_fn, diagnostic_fn)
         except LongtailError as error:  # one broken row must not lose the others' numbers
             result.failed = str(error)
             log(f"FAILED {row.table} {row.setting} {row.label}: {error}")
@@ -355,7 +382,8 @@ def execute(plan: Plan, train: TrainFn = _default_fit, log: Callable[[str], None
 def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
                   trained: Callable[[PlannedRun], dict[str, Any]], features: Callable[[Path], Features],
                   posthoc_fn: PosthocFn, log: Callable[[str], None] = print,
-                  classes_fn: Callable[[Any], Any] | None = None) -> None:
+                  classes_fn: Callable[[Any], Any] | None = None,
+                  diagnostic_fn: DiagnosticFn = evaluate_diagnostic) -> None:
     row = planned.row
     assert planned.config is not None
     if row.tune is not None:
@@ -363,7 +391,16 @@ def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
         return
     for seed in plan.seeds:
         (run,) = [r for r in planned.runs if r.seed == seed]
+        for pre in planned.pretrain_runs:
+            if pre.seed == seed:
+                trained(pre)
         results = trained(run)
+        if row.diagnostic is not None:
+            diag = diagnostic_fn(run.run_dir, row.diagnostic)
+            result.per_seed[seed] = {m: 100.0 * diag[m] for m in row.metrics}
+            if diag.get("epoch") is not None:
+                result.chosen[seed] = f"snapshot epoch {diag['epoch']}"
+            continue
         if row.posthoc is None:
             result.per_seed[seed] = {m: _pct(results, m) for m in row.metrics}
             continue
@@ -518,7 +555,7 @@ def markdown_table(table: str, results: Sequence[RowResult], seeds: Sequence[int
                 cells += ["", ""]
                 continue
             ours = _cell([res.per_seed[s].get(m) for s in sorted(res.per_seed)]) if res.per_seed else "—"
-            paper = paper_number(table, row.setting, row.method, row.posthoc, m)
+            paper = paper_number(table, row.setting, row.method, row.posthoc, m, row.diagnostic)
             cells += [ours, "—" if paper is None else f"{paper:.2f}"]
         b = res.budget
         cells.append(f"{b['epochs']} ep, {b['model']} {_params_text(b['params'])}, {b['augmentation']}" if b else "")

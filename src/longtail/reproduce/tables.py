@@ -13,7 +13,10 @@ evaluates the run of its config with that rule, its parameter chosen on the run'
 Table ids: ``ldam-table1`` (IMDB), ``ldam-table2`` (CIFAR), ``ldam-table3`` (iNaturalist),
 ``ldam-tiny`` (Tiny-ImageNet, LDAM appendix C.2 as quoted by the CDT paper), ``cdt-table2`` …
 ``cdt-table9``; ``imagenet-lt`` and ``places-lt`` (not in either paper: the decoupling recipe, each
-published number naming its source, "—" where there is none). Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
+published number naming its source, "—" where there is none); the analyses ``cdt-table1`` (linear vs
+NCM; rows with ``diagnostic`` report an analysis of the run, here NCM with test-set means — never a
+model), ``ldam-fig6`` (the pre-annealing linear probe) and ``cdt-erm-pd`` (ERM-PD: a run started from a
+``pretrain`` run with its backbone frozen). Sources: LDAM = Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware
 Margin Loss", NeurIPS 2019; CDT = Ye et al., "Identifying and Compensating for Feature Deviation in
 Imbalanced Deep Learning". Every number was checked cell by cell against the two papers' texts.
 """
@@ -57,11 +60,21 @@ class Row:
     fit_on: str | None = None
     paper: tuple[float | None, ...] = ()  # the published numbers as printed, one per metric (None: "—")
     variants: tuple[str, ...] = ()  # variant files generated beside ``config``: "300ep" (<stem>.300ep.yaml)
+    # an analysis of the finished run instead of its test accuracy (longtail.analysis.probes.DIAGNOSTICS):
+    # "ncm-test-means" (CDT Table 1's upper bound, never a model), "pre-annealing-probe" (LDAM Fig. 6)
+    diagnostic: str | None = None
+    # extra config overrides of this row's runs (their run directories are tagged with them), e.g.
+    # ("analysis.track_every=160",) for the snapshot LDAM Fig. 6 probes
+    overrides: tuple[str, ...] = ()
+    # config (under configs/) of a run trained first whose weights start this row's run
+    # (``model.init_from=<its run directory>``): CDT's ERM-PD, features pre-trained on Tiny-ImageNet
+    pretrain: str | None = None
 
     @property
     def label(self) -> str:
         post = f" + {POSTHOC_LABELS.get(self.posthoc, self.posthoc)}" if self.posthoc else ""
-        return f"{METHOD_LABELS.get(self.method, self.method)}{post}"
+        diag = f" [{DIAGNOSTIC_LABELS.get(self.diagnostic, self.diagnostic)}]" if self.diagnostic else ""
+        return f"{METHOD_LABELS.get(self.method, self.method)}{post}{diag}"
 
 
 @dataclass(frozen=True)
@@ -81,12 +94,13 @@ class Table:
         return len(self.rows)
 
     def paper_number(self, setting: str, method: str, posthoc: str | None = None,
-                     metric: str = "top1") -> float | None:
+                     metric: str = "top1", diagnostic: str | None = None) -> float | None:
         """The published accuracy in % of one cell, or None where the paper has none.
 
         ``posthoc=None`` also finds a method's only row when a rule is how we produce it (CDT Table 5's
-        "imbalanced/balanced" is cRT on the balanced split)."""
-        same = [r for r in self.rows if (r.setting, r.method) == (setting, method) and metric in r.metrics]
+        "imbalanced/balanced" is cRT on the balanced split); ``diagnostic`` selects a diagnostic row."""
+        same = [r for r in self.rows if (r.setting, r.method) == (setting, method) and metric in r.metrics
+                and r.diagnostic == diagnostic]
         rows = [r for r in same if r.posthoc == posthoc] or (same if posthoc is None and len(same) == 1 else [])
         value = rows[0].paper[rows[0].metrics.index(metric)] if rows and rows[0].paper else None
         return value if value is None or self.printed == "accuracy" else round(100.0 - value, 2)
@@ -96,7 +110,10 @@ METHOD_LABELS = {
     "erm": "ERM", "focal": "Focal", "ldam": "LDAM", "cb-rs": "CB-RS", "cb-rw": "CB-RW",
     "cb-focal": "CB-Focal", "cb": "CB", "hg-drs": "HG-DRS", "ldam-hg-drs": "LDAM-HG-DRS", "m-drw": "M-DRW",
     "ldam-drw": "LDAM-DRW", "erm-drw": "ERM-DRW", "rs": "RS", "rw": "RW", "cdt": "CDT",
+    "erm-pd": "ERM-PD", "rw-pd": "RW-PD",
 }
+DIAGNOSTIC_LABELS = {"ncm-test-means": "NCM, test-set means: diagnostic, not a model",
+                     "pre-annealing-probe": "linear probe on a balanced set, features before lr annealing"}
 POSTHOC_LABELS = {"tau-norm": "‖w‖^τ", "nc-tau": "N_c^τ", "ncm": "NCM", "crt": "cRT", "lws": "LWS"}
 
 _FAMILY = {"cifar10": "cifar10-lt", "cifar100": "cifar100-lt", "tiny-imagenet": "tiny-imagenet-lt"}
@@ -173,6 +190,53 @@ _T9 = {  # setting: (tuned key, grid, {posthoc: (test-selected, held-out-selecte
 # classifier-learning rows, here post-hoc rules on the ERM run's features (tau chosen on held-out images).
 _LT_CELLS = ("erm", "ldam-drw", "cdt", ("erm", "crt"), ("erm", TAU), ("erm", "lws"))
 _KANG_IMAGENET_LT = {"erm": 44.4, ("erm", "crt"): 49.6, ("erm", TAU): 49.4, ("erm", "lws"): 49.9}
+
+# --- CDT paper, Table 1: the same features under three classifiers, CIFAR-10 rho=100 ---------------------
+# (linear, NCM with training-set means, NCM with test-set means) per training objective, as printed.
+_T1 = {"erm": (71.1, 77.0, 79.5), "rs": (71.2, 72.3, 75.8), "rw": (72.6, 77.0, 79.3), "cdt": (79.4, 78.8, 79.4)}
+_T1_ROWS = tuple(
+    row for method, (linear, train_means, test_means) in _T1.items() for row in (
+        Row("cdt-table1", "cifar10-exp100", method, None, config_for("cifar10-exp100", method), paper=(linear,),
+            note="the learned linear classifier"),
+        Row("cdt-table1", "cifar10-exp100", method, NCM, config_for("cifar10-exp100", method), paper=(train_means,),
+            note="NCM with the training-set class means, on the full run (no parameter to tune)"),
+        Row("cdt-table1", "cifar10-exp100", method, None, config_for("cifar10-exp100", method), paper=(test_means,),
+            diagnostic="ncm-test-means",
+            note="diagnostic, not a model: the class centres are the TEST set's means (the paper's upper bound)"),
+    ))
+
+# --- LDAM paper, Figure 6 (appendix C.3): features before lr annealing, linear classifier on a balanced set --
+# The figure prints no numbers (our text of the paper lacks the appendix). ERM and LDAM's re-weighting /
+# re-sampling baselines as its Figure 3 names them (CB RW, CB RS), CIFAR-10 rho=100 as in Figure 3; the
+# snapshot after epoch 160 (the first decay) is kept by analysis.track_every=160.
+_FIG6_ROWS = tuple(
+    Row("ldam-fig6", "cifar10-exp100", method, None, config_for("cifar10-exp100", method), paper=(None,),
+        diagnostic="pre-annealing-probe", overrides=("analysis.track_every=160",),
+        note="linear classifier trained on the whole balanced CIFAR-10 training set over the frozen features "
+             "of epoch 160 (before the first lr decay); the paper shows this as a figure without numbers")
+    for method in ("erm", "cb-rw", "cb-rs"))
+
+# --- CDT paper, section 3.5 / appendix C.1 (Figures 3 and 14): ERM-PD -----------------------------------
+# A ResNet-32 pre-trained on the original (balanced) Tiny-ImageNet at 32x32, its features frozen, a linear
+# softmax classifier trained on long-tailed CIFAR with ERM (ERM-PD) or re-weighting (RW-PD). Needs the
+# config keys model.init_from / model.freeze (issue #15); until the schema has them the rows cannot run.
+ERM_PD_PRETRAIN = "tiny-imagenet-32/resnet32.yaml"
+
+
+def _has_init_keys() -> bool:
+    from longtail.config import ModelConfig
+
+    return {"init_from", "freeze"} <= set(ModelConfig.__dataclass_fields__)
+
+
+_PD_READY = _has_init_keys()
+_PD_ROWS = tuple(
+    Row("cdt-erm-pd", setting, method, None, config_for(setting, method) if _PD_READY else None, paper=(None,),
+        pretrain=ERM_PD_PRETRAIN if _PD_READY else None,
+        note="frozen ResNet-32 features pre-trained on Tiny-ImageNet (32x32), linear classifier trained on the "
+             "long-tailed set; the paper plots it (Figs. 3, 14) without numbers"
+             + ("" if _PD_READY else "; needs the config keys model.init_from and model.freeze (issue #15)"))
+    for setting in ("cifar10-exp100", "cifar100-exp100") for method in ("erm-pd", "rw-pd"))
 
 DECLARED: tuple[Table, ...] = (
     Table("ldam-table1", "LDAM paper, Table 1: IMDB (90% of negative reviews removed), 2-layer BiLSTM",
@@ -322,6 +386,16 @@ DECLARED: tuple[Table, ...] = (
               "places-lt", ["places-lt"], {cell: (None,) for cell in _LT_CELLS})),
 )
 
+DECLARED += (
+    Table("cdt-table1", "CDT paper, Table 1: linear classifier vs nearest class mean on the same features, "
+          "CIFAR-10 rho=100", "CDT paper, Table 1 (average test accuracy %)", rows=_T1_ROWS),
+    Table("ldam-fig6", "LDAM paper, Figure 6: features before lr annealing (ERM vs RW vs RS), a linear classifier "
+          "trained on a balanced set", "LDAM paper, Figure 6 (appendix C.3; plotted, no printed numbers)",
+          rows=_FIG6_ROWS),
+    Table("cdt-erm-pd", "CDT paper, section 3.5 / appendix C.1: ERM-PD, a linear classifier on features "
+          "pre-trained on Tiny-ImageNet", "CDT paper, Figures 3 and 14 (plotted, no printed numbers)", rows=_PD_ROWS),
+)
+
 TABLES: dict[str, Table] = {table.id: table for table in DECLARED}
 TABLE_TITLES = {table.id: table.title for table in DECLARED}
 
@@ -335,13 +409,13 @@ def table_rows(table: str) -> list[Row]:
 
 
 def paper_number(table: str, setting: str, method: str, posthoc: str | None = None,
-                 metric: str = "top1") -> float | None:
+                 metric: str = "top1", diagnostic: str | None = None) -> float | None:
     """The paper's top-1 (or top-5) accuracy in % for one cell, or None where the paper has none."""
     if metric not in ("top1", "top5"):
         raise KeyError(f"unknown metric {metric!r}; use top1 or top5")
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}")
-    return TABLES[table].paper_number(setting, method, posthoc, metric)
+    return TABLES[table].paper_number(setting, method, posthoc, metric, diagnostic)
 
 
 def variant_path(config: str, variant: str | None) -> str:
