@@ -294,6 +294,8 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(key: str, value: Any, tp: Any) -> Any:
     """Check ``value`` (already a Python object, from YAML) against the declared type ``tp``."""
+    if isinstance(value, str) and "\x00" in value:  # no path, name or choice holds one; the OS refuses it deep inside
+        raise ConfigError(f"config key {key!r} contains a NUL character; remove it")
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)

@@ -105,6 +105,7 @@ BAD_INPUTS = [
     ("resume a run with a non-UTF-8 config", "train --resume {base}/bad-config-run", "is not UTF-8 text"),
     ("eval a cut checkpoint", "eval {base}/cut-checkpoint-run", "cannot be read"),
     ("negative imbalance ratio", "data fashion-mnist --root {base}/empty --imbalance-ratio -1", "imbalance"),
+    ("NUL in a config path", "train {base}/tiny.yaml --out {base}/o data.root={base}/a\x00b", "NUL"),
 ]
 
 
