@@ -95,7 +95,8 @@ class Family:
     base: str  # file name under configs/_base/
     dataset: str  # registered data set
     heldout: int  # K examples per class held out for tuning post-hoc rules (CDT app. B.6)
-    drw_start: int  # first lr decay: where DRW / DRS switch on
+    drw_start: int  # the FIRST lr decay: where DRW / DRS switch on (every data set; reference code, LDAM Fig. 3)
+    last_decay: int  # the last lr decay: the ``last-decay`` variant (the LDAM text read literally)
     cdt_gamma: dict[str, float]  # CDT γ per setting
     body: dict[str, Any]  # the _base file content
     comment: str
@@ -126,12 +127,13 @@ CIFAR_OPTIM = {
 CIFAR_COMMENT = """{title} with ResNet-32: the LDAM-DRW reference CIFAR recipe (SPEC §3; CDT appendix A.3).
 SGD momentum 0.9, weight decay 2e-4, batch 128, lr 0.1 with linear warm-up over 5 epochs, lr x0.01
 after epoch 160 and x1e-4 after epoch 180, 200 epochs. Augmentation: pad 4, random 32x32 crop,
-horizontal flip. Reported number: the last epoch on the balanced test set. The long-tailed subset is
-the reference code's own draw (data.subset_rule: reference, SPEC §10): the same images the papers
-trained on."""
+horizontal flip. DRW/DRS switch on at the first lr decay (epoch 160, as the reference code and LDAM
+Fig. 3); the .last-decay.yaml variants start at the last (epoch 180). Reported number: the last epoch
+on the balanced test set. The long-tailed subset is the reference code's own draw (data.subset_rule:
+reference, SPEC §10): the same images the papers trained on."""
 
 CIFAR10 = Family(
-    name="cifar10-lt", base="cifar10.yaml", dataset="cifar10", heldout=3, drw_start=160,
+    name="cifar10-lt", base="cifar10.yaml", dataset="cifar10", heldout=3, drw_start=160, last_decay=180,
     cdt_gamma={"exp200": 0.3, "exp100": 0.3, "exp10": 0.2, "step200": 0.3, "step100": 0.3, "step10": 0.2},
     body={
         "data": {"name": "cifar10", "subset_rule": "reference", "augment": True, "pad": 4, "flip": True},
@@ -143,13 +145,14 @@ CIFAR10 = Family(
     comment=CIFAR_COMMENT.format(title="CIFAR-10"),
 )
 CIFAR100 = Family(
-    name="cifar100-lt", base="cifar100.yaml", dataset="cifar100", heldout=3, drw_start=160,
+    name="cifar100-lt", base="cifar100.yaml", dataset="cifar100", heldout=3, drw_start=160, last_decay=180,
     cdt_gamma={"exp200": 0.2, "exp100": 0.2, "exp10": 0.1, "step200": 0.2, "step100": 0.2, "step10": 0.1},
     body={**CIFAR10.body, "data": {**CIFAR10.body["data"], "name": "cifar100"}},
     comment=CIFAR_COMMENT.format(title="CIFAR-100"),
 )
 TINY = Family(
     name="tiny-imagenet-lt", base="tiny-imagenet.yaml", dataset="tiny-imagenet", heldout=3, drw_start=250,
+    last_decay=380,
     cdt_gamma={"exp100": 0.2, "exp10": 0.1, "step100": 0.2, "step10": 0.1},
     body={
         "data": {"name": "tiny-imagenet", "augment": True, "pad": 8, "flip": True},
@@ -164,16 +167,20 @@ TINY = Family(
     comment="""Tiny-ImageNet-200 (64x64) with ResNet-18 (CDT appendix A.5, following the LDAM paper).
 400 epochs, batch 128, lr 0.1 (no warm-up is stated), x0.1 at epochs 250, 320 and 380. Augmentation:
 pad 8, random 64x64 crop, horizontal flip. Weight decay 2e-4 and the torchvision (ImageNet) stem are
-our choices: neither paper states them. DRW/DRS switch on at the first decay (epoch 250).""",
+our choices: neither paper states them. DRW/DRS switch on at the first lr decay (epoch 250), the rule
+used for every data set (the reference code and LDAM Fig. 3 start at CIFAR's first decay); the
+.last-decay.yaml variants start at the last (epoch 380).""",
 )
 INAT = Family(
-    name="inaturalist2018", base="inaturalist2018.yaml", dataset="inaturalist2018", heldout=10, drw_start=60,
+    name="inaturalist2018", base="inaturalist2018.yaml", dataset="inaturalist2018", heldout=10, drw_start=30,
+    last_decay=80,
     cdt_gamma={"": 0.1},
     body={
-        "data": {"name": "inaturalist2018", "profile": "none", "augment": True, "flip": True, "workers": 8},
+        "data": {"name": "inaturalist2018", "profile": "none", "augment": True, "flip": True, "workers": 8,
+                 "train_transform": "resize-crop"},
         "model": {"name": "resnet50", "head": "linear", "params": {"stem": "imagenet"}},
         "optim": {
-            "name": "sgd", "lr": 0.2, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 512,
+            "name": "sgd", "lr": 0.2, "momentum": 0.9, "weight_decay": 2e-4, "batch_size": 512,
             "warmup_epochs": 5, "schedule": "multistep", "milestones": [30, 60, 80], "gamma": 0.1,
         },
         "train": {"epochs": 90},
@@ -181,15 +188,16 @@ INAT = Family(
     },
     comment="""iNaturalist 2018 (8,142 species, naturally long-tailed; official train/val split) with ResNet-50.
 90 epochs, batch 512, lr warmed up to 0.2 over 5 epochs, x0.1 at epochs 30, 60 and 80 (CDT appendix
-A.4, after Cui et al.); weight decay 1e-4 as Cui et al. Augmentation: resize, random 224x224 crop,
-horizontal flip. DRW switches on at epoch 60: the LDAM paper does not state it for iNaturalist (our
-choice: the second decay, leaving a third of training re-weighted).""",
+A.4, after Cui et al.); weight decay 2e-4 (CDT appendix A.2: "for all the experiments"). Augmentation
+(CDT A.4): resize to 256x256, random 224x224 crop, horizontal flip. DRW/DRS switch on at the first lr
+decay (epoch 30), the rule used for every data set (the reference code and LDAM Fig. 3 start at
+CIFAR's first decay); the .last-decay.yaml variants start at the last (epoch 80).""",
 )
 # ImageNet-LT / Places-LT (Liu et al. 2019): the decoupling recipe (Kang et al., ICLR 2020, the
 # classifier-balancing configs; SPEC §10). Neither seed paper reports them.
 _LT_EVAL = {"every": 10, "batch_size": 256, "many_threshold": 100, "few_threshold": 20}
 IMAGENET_LT = Family(
-    name="imagenet-lt", base="imagenet-lt.yaml", dataset="imagenet-lt", heldout=10, drw_start=60,
+    name="imagenet-lt", base="imagenet-lt.yaml", dataset="imagenet-lt", heldout=10, drw_start=60, last_decay=60,
     cdt_gamma={"": 0.1},
     body={
         "data": {"name": "imagenet-lt", "profile": "none", "image_size": 224,
@@ -207,10 +215,11 @@ published split files ImageNet_LT_train.txt / ImageNet_LT_test.txt (counts check
 Decoupling recipe (Kang et al., ICLR 2020, classifier-balancing configs; SPEC §10): ResNeXt-50 32x4d
 from scratch, 90 epochs, batch 512, SGD lr 0.2 momentum 0.9 wd 5e-4, cosine to 0, no warm-up.
 Augmentation: random-resized crop 224 + flip (their colour jitter is not applied). DRW from epoch 60
-(two thirds, as our iNaturalist config) is our choice; shot groups: many > 100, few < 20.""",
+(two thirds; the cosine schedule has no lr decay to start at) is our choice; shot groups: many > 100,
+few < 20.""",
 )
 PLACES_LT = Family(
-    name="places-lt", base="places-lt.yaml", dataset="places-lt", heldout=10, drw_start=20,
+    name="places-lt", base="places-lt.yaml", dataset="places-lt", heldout=10, drw_start=10, last_decay=20,
     cdt_gamma={"": 0.1},
     body={
         "data": {"name": "places-lt", "profile": "none", "image_size": 224,
@@ -229,10 +238,11 @@ published split files Places_LT_train.txt / Places_LT_test.txt (counts checked w
 Decoupling recipe (Kang et al., ICLR 2020; SPEC §10): an ImageNet-pretrained ResNet-152 fine-tuned for
 30 epochs, batch 256. model.init_from = torchvision's ImageNet ResNet-152 state dict (you bring the
 file; read weights-only, keys mapped, its 1,000-class fc left out). lr 0.01, x0.1 at epochs 10 and 20,
-wd 5e-4 are our choices (not in SPEC §10); DRW from epoch 20. Shot groups: many > 100, few < 20.""",
+wd 5e-4 are our choices (not in SPEC §10); DRW from the first lr decay (epoch 10), the rule of every
+data set (.last-decay.yaml: epoch 20). Shot groups: many > 100, few < 20.""",
 )
 IMDB = Family(
-    name="imdb", base="imdb.yaml", dataset="imdb", heldout=0, drw_start=15, cdt_gamma={},
+    name="imdb", base="imdb.yaml", dataset="imdb", heldout=0, drw_start=15, last_decay=15, cdt_gamma={},
     body={
         "data": {
             "name": "imdb", "profile": "step", "imbalance_ratio": 10.0, "minority_fraction": 0.5,
@@ -377,8 +387,10 @@ METHODS: dict[str, Method] = {
         "CB-RS (Cui et al. 2019; LDAM paper §4 baseline (4)): re-sampling from epoch 0 by the inverse\n"
         "effective number, each example drawn with probability proportional to 1/E_y, E_j = (1 - beta^n_j)/(1 - beta),\n"
         "beta = 0.9999 (sampler effective-number; class j drawn with probability proportional to n_j/E_j).\n\n"
-        "The LDAM-DRW reference code has one re-sampler, ImbalancedDatasetSampler, which draws each example\n"
-        "with probability proportional to 1/n_y (plain class-balanced RS); for that, use rs.yaml.",
+        "This is the LDAM-DRW reference code's one re-sampler, ImbalancedDatasetSampler (its 'Resample'\n"
+        "rule): per-example weights (1 - beta)/(1 - beta^n_y), beta = 0.9999, drawn with replacement. Plain\n"
+        "class-balanced RS, each example drawn with probability proportional to 1/n_y, is rs.yaml (the CDT\n"
+        "paper's re-sampling baseline).",
         lambda s, e: {"rebalance": {"name": "rs", "params": {"sampler": "effective-number",
                                                              "sampler_params": {"beta": 0.9999}}}},
     ),
@@ -392,8 +404,10 @@ METHODS: dict[str, Method] = {
         "cb-focal",
         "CB-Focal (Cui et al. 2019, the row's source in both papers): class-balanced weights 1/E_j,\n"
         "beta = 0.9999, on the sigmoid focal loss with gamma = 1 (loss class-balanced, base focal), from\n"
-        "epoch 0. The CDT paper's 'CB' rows are this method's published numbers. (The LDAM-DRW code's\n"
-        "variant, softmax focal with CB weights, is loss focal + variant reference-code + schedule cb-rw.)",
+        "epoch 0. The CDT paper's 'CB' rows map to a config per table (longtail.reproduce.tables.CB_CONFIGS):\n"
+        "its Tables 2, 3, 4 and 8 to this one, its Table 7 to cb-rs.yaml (LDAM Table 2's CB-RS numbers).\n"
+        "(The LDAM-DRW code's variant, softmax focal with CB weights, is loss focal + variant reference-code +\n"
+        "schedule cb-rw.)",
         lambda s, e: {"loss": {"name": "class-balanced", "params": {"beta": 0.9999, "base": "focal", "gamma": 1.0}}},
     ),
     "ldam-hg-drs": Method(
@@ -442,8 +456,10 @@ METHODS: dict[str, Method] = {
     ),
     "rw": Method(
         "rw",
-        "RW (CDT paper baseline): every example weighted N_c^(-p) with p = 0.5 (the CDT paper's\n"
-        "re-weighting; the LDAM paper's RW is p = 1), weights normalised to sum to C.",
+        "RW (CDT paper baseline): every example weighted N_c^(-p), weights normalised to sum to C. The CDT\n"
+        "paper tunes p ('gamma is a hyperparameter', §5.1): `longtail reproduce` chooses it from\n"
+        "{{0.25, 0.5, 0.75, 1}} on the held-out split of rw-heldout.yaml and retrains; 0.5 here is the value\n"
+        "used when this file is trained alone (the LDAM paper's RW is p = 1).",
         lambda s, e: {"rebalance": {"name": "rw", "params": {"power": 0.5}}},
     ),
     "rw-inverse": Method(
@@ -460,24 +476,29 @@ METHODS: dict[str, Method] = {
     ),
 }
 
-def plan() -> dict[Setting, tuple[list[str], list[str], list[str]]]:
-    """setting → (methods, methods with a -heldout variant, methods with a .300ep variant), read from the
-    paper tables (``longtail.reproduce.tables``): every config a row names, and the row's variants."""
+def plan() -> dict[Setting, tuple[list[str], list[str], dict[str, list[str]]]]:
+    """setting → (methods, methods with a -heldout variant, method → its variants (``300ep``,
+    ``last-decay``)), read from the paper tables (``longtail.reproduce.tables``): every config a row
+    names, the held-out run its τ or tuned value comes from, and the row's variants."""
     from longtail.reproduce.tables import TABLES
 
-    out = {s: ([], [], []) for s in settings()}
+    out: dict[Setting, tuple[list[str], list[str], dict[str, list[str]]]] = {s: ([], [], {}) for s in settings()}
     by_directory = {s.directory.as_posix(): s for s in out}
     for row in (row for table in TABLES.values() for row in table.rows):
-        for config, variants in ((row.config, row.variants), (row.tune and row.tune.heldout_config, ())):
+        for config, variants in ((row.config, row.variants), (row.tune and row.tune.heldout_config, ()),
+                                 (row.tau_from, ())):
             directory, _, file = (config or "").rpartition("/")
             if directory not in by_directory or row.pretrain:  # ERM-PD rows: files of their own (_erm_pd_files)
                 continue  # not runnable, or a file of its own (_table5_files)
-            methods, heldout, step300 = out[by_directory[directory]]
+            methods, heldout, named = out[by_directory[directory]]
             stem = file.removesuffix(".yaml")
             name = stem.removesuffix("-heldout")
-            for names, wanted in ((methods, True), (heldout, stem != name), (step300, "300ep" in variants)):
+            for names, wanted in ((methods, True), (heldout, stem != name)):
                 if wanted and name not in names:
                     names.append(name)
+            for variant in variants:
+                if variant not in named.setdefault(name, []):
+                    named[name].append(variant)
     return out
 
 
@@ -499,7 +520,9 @@ def files() -> dict[Path, str]:
     families = {s.family for s in settings()}
     for family in sorted(families, key=lambda f: f.name):
         out[Path("_base") / family.base] = render(family.comment, family.body)
-    for setting, (methods, heldout, step300) in plan().items():
+    for setting, (methods, heldout, variants) in plan().items():
+        step300 = [name for name in methods if "300ep" in variants.get(name, ())]
+        last_decay = [name for name in methods if "last-decay" in variants.get(name, ())]
         family = setting.family
         directory = setting.directory
         depth = len(directory.parts)
@@ -523,8 +546,10 @@ def files() -> dict[Path, str]:
             k = family.heldout
             out[directory / f"{name}-heldout.yaml"] = render(
                 f"{name} with {k} training examples per class held out (a balanced validation split, CDT\n"
-                "appendix B.6): the run behind the post-hoc rows; `longtail eval --posthoc RULE --tune heldout`\n"
-                "chooses tau on these examples, never on the test set. Classes with <= K examples keep all.",
+                "appendix B.6): the run whose held-out split chooses tau (and tuned training values) for the\n"
+                f"rows of {name}.yaml; the chosen value is applied to {name}.yaml's run, trained on the full set\n"
+                "(`longtail eval FULL_RUN --posthoc RULE --tau-from THIS_RUN`). Classes with <= K examples\n"
+                "keep all their images for training and are left out of the held-out split (named in the results).",
                 {"base": f"{name}.yaml", "data": {"heldout_per_class": k}},
             )
         for name in step300:
@@ -539,6 +564,14 @@ def files() -> dict[Path, str]:
                 out[directory / f"{name}-heldout.300ep.yaml"] = render(
                     f"{name}-heldout, {note}", {"base": f"{name}-heldout.yaml", **body}
                 )
+        for name in last_decay:
+            last = family.last_decay
+            out[directory / f"{name}.last-decay.yaml"] = render(
+                f"{name}, the LDAM paper's text read literally: the deferred schedule starts at the LAST lr decay\n"
+                f"(epoch {last}: \"until the last learning rate decay\", LDAM §4) instead of the first ({start}), where\n"
+                "the reference code and LDAM Fig. 3 start it. `longtail reproduce TABLE --variant last-decay`.",
+                {"base": f"{name}.yaml", "rebalance": {"params": {"start_epoch": last}}},
+            )
     out.update(_table5_files())
     out.update(_erm_pd_files())
     return out

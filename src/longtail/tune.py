@@ -254,28 +254,15 @@ class HeldoutClasses:
 
 def heldout_classes(config: Any) -> HeldoutClasses:
     """The classes of ``config``'s long-tailed training set that can give K = ``data.heldout_per_class``
-    held-out images and keep one for training (count > K), and the others (left out and named).
-    Reads the training split only. Fewer than two classes to tune on is a ``ConfigError``."""
-    from longtail.data import build_longtail
+    held-out images and keep one for training (count > K), and the others (left out and named):
+    :func:`longtail.data.build.heldout_classes_for`, the one rule. Reads the training split only. Fewer
+    than two classes to tune on is a ``ConfigError`` (:func:`longtail.data.subset.require_tunable`)."""
+    from longtail.data.build import heldout_classes_for
+    from longtail.data.subset import require_tunable
 
-    d = config.data
-    data = build_longtail(d.name, root=d.root, profile=d.profile, imbalance_ratio=d.imbalance_ratio,
-                          minority_fraction=d.minority_fraction, seed=d.seed, class_order=d.class_order,
-                          heldout_per_class=0, n_max=d.n_max, with_test=False)
-    k = d.heldout_per_class
-    names = list(data.train.classes)
-    entries = [{"class": c, "name": names[c] if c < len(names) else str(c), "count": int(n)}
-               for c, n in enumerate(data.class_counts) if n > 0]
-    tuned = [e for e in entries if e["count"] > k]
-    left = [e for e in entries if e["count"] <= k]
-    if len(tuned) < 2:
-        named = ", ".join(f"{e['class']} ({e['name']}, {e['count']})" for e in left[:10])
-        raise ConfigError(
-            f"holding out {k} images per class leaves {len(tuned)} class(es) to tune on (need at least 2); "
-            f"classes with {k} or fewer images are left out: {named}{' …' if len(left) > 10 else ''}; "
-            "lower --heldout-per-class (data.heldout_per_class)"
-        )
-    return HeldoutClasses(k, tuned, left)
+    classes = heldout_classes_for(config.data)
+    require_tunable(classes, f"the held-out split of {config.data.name}")
+    return HeldoutClasses(classes["heldout_per_class"], classes["classes_tuned_on"], classes["classes_left_out"])
 
 
 def check_classes(plan: TunePlan, classes_fn: Callable[[Any], HeldoutClasses] = heldout_classes

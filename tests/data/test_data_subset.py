@@ -141,3 +141,23 @@ def test_apply_test_distribution():
 
 GOLDEN_SUBSET = [0, 1, 2, 3, 4, 6, 8, 9, 11]
 GOLDEN_FINGERPRINT = "a6e3561473d2d581"
+
+
+def test_heldout_classes_named_and_refused_below_two():
+    """Issue 13 item 2: CIFAR-100 with K = 3 held out — step ρ=200 leaves out all 50 minority classes (2
+    images), exp ρ=200 leaves out 9; fewer than two classes to tune on is a one-line ConfigError."""
+    from longtail.data.profiles import longtail_counts
+    from longtail.data.subset import format_classes, heldout_classes, require_tunable
+
+    step = heldout_classes(longtail_counts(100, 500, 200, "step"), 3)
+    assert len(step["classes_tuned_on"]) == 50 and format_classes(step["classes_left_out"]) == "50-99"
+    assert {e["count"] for e in step["classes_left_out"]} == {2}
+    exp = heldout_classes(longtail_counts(100, 500, 200, "exp"), 3, [f"c{i}" for i in range(100)])
+    assert [e["class"] for e in exp["classes_left_out"]] == list(range(91, 100))
+    assert exp["classes_left_out"][0] == {"class": 91, "name": "c91", "count": 3}
+    require_tunable(exp)
+    assert format_classes([{"class": c} for c in (9, 5, 6, 7, 2)]) == "2, 5-7, 9"
+    one = heldout_classes([10, 3, 2, 0], 3)
+    assert [e["class"] for e in one["classes_left_out"]] == [1, 2]  # the empty class is neither
+    with pytest.raises(ConfigError, match=r"leaves 1 class\(es\) to tune on \(need at least 2\).*1 \(1, 3\), 2 \(2, 2\)"):
+        require_tunable(one)

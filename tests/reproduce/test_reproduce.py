@@ -52,6 +52,7 @@ def test_every_training_config_feeds_some_row():
     used = {row.config for rows in TABLES.values() for row in rows if row.config}
     used |= {row.tune.heldout_config for rows in TABLES.values() for row in rows if row.tune}
     used |= {row.pretrain for rows in TABLES.values() for row in rows if row.pretrain}
+    used |= {row.tau_from for rows in TABLES.values() for row in rows if row.tau_from}
     for path in CONFIGS.rglob("*.yaml"):
         rel = str(path.relative_to(CONFIGS))
         if rel.startswith(("_base/", "fashion-mnist-lt/", "fashion-mnist-lt-500/", "classifier-retraining/")) or path.name.startswith("_") or path.name.count(".") > 1:
@@ -62,18 +63,35 @@ def test_every_training_config_feeds_some_row():
 def test_every_variant_has_its_base_config():
     for path in CONFIGS.rglob("*.*.yaml"):
         stem, variant, _ = path.name.rsplit(".", 2)
-        assert variant in ("paper", "300ep")
+        assert variant in ("paper", "300ep", "last-decay")
         assert (path.parent / f"{stem}.yaml").is_file()
         assert variant_path(str(path.parent / f"{stem}.yaml"), variant) == str(path)
 
 
-def test_post_hoc_rows_use_held_out_runs():
+def test_post_hoc_rows_evaluate_the_full_run_with_tau_from_the_held_out_run():
+    """CDT appendix B.6 (issue 13, item 1): every post-hoc row evaluates the run trained on the FULL
+    training set (the plain row's run); τ comes from the held-out split of the same config trained with K
+    per class held out; NCM rows use the full run and nothing else."""
     from longtail.config import load_config
 
+    checked = 0
     for rows in TABLES.values():
         for row in rows:
-            if row.posthoc in ("tau-norm", "nc-tau") and row.config and row.tune is None:
-                assert load_config(CONFIGS / row.config).data.heldout_per_class > 0, row
+            if row.posthoc is None or row.config is None or row.tune is not None or row.fit_on:
+                continue
+            assert load_config(CONFIGS / row.config).data.heldout_per_class == 0, row
+            plain = [r for r in rows if (r.setting, r.method, r.posthoc) == (row.setting, row.method, None)]
+            assert not plain or plain[0].config == row.config, row  # the plain row's run
+            if row.posthoc in ("tau-norm", "nc-tau"):
+                assert row.tau_from == row.config.replace(".yaml", "-heldout.yaml"), row
+                held, full = load_config(CONFIGS / row.tau_from), load_config(CONFIGS / row.config)
+                assert held.data.heldout_per_class > 0
+                held.data.heldout_per_class = 0
+                assert held.to_dict() == full.to_dict(), row  # the same recipe, K per class held out
+            else:
+                assert row.tau_from is None, row
+            checked += 1
+    assert checked > 100
 
 
 def test_paper_numbers_cells_written_out_from_the_papers():
@@ -126,7 +144,7 @@ def test_each_table_is_declared_once_with_its_numbers_and_configs():
     assert table2.printed == "error" and row.paper == (22.97,) and "Table 2" in table2.source
     assert paper_number("ldam-table2", "cifar10-exp100", "ldam-drw") == pytest.approx(100 - 22.97)
     (cb,) = [r for r in TABLES["cdt-table7"] if (r.setting, r.method, r.posthoc) == ("cifar10-step100", "cb", None)]
-    assert cb.config == "cifar10-lt/step100/cb-focal.yaml" and cb.paper == (61.9,) and cb.variants == ()
+    assert cb.config == "cifar10-lt/step100/cb-rs.yaml" and cb.paper == (61.9,) and cb.variants == ()
     for table in TABLES.values():
         for r in table:
             assert len(r.paper) == len(r.metrics), r
@@ -138,6 +156,7 @@ def test_each_table_is_declared_once_with_its_numbers_and_configs():
     named = {r.config for t in TABLES.values() for r in t if r.config} | {
         r.tune.heldout_config for t in TABLES.values() for r in t if r.tune} | {
         r.pretrain for t in TABLES.values() for r in t if r.pretrain}
+    named |= {r.tau_from for t in TABLES.values() for r in t if r.tau_from}
     assert written == named
     variants = {variant_path(r.config, v) for t in TABLES.values() for r in t for v in r.variants}
     assert variants and variants <= {str(p) for p in generator.files()}
@@ -158,11 +177,16 @@ def test_plan_shares_runs_and_applies_variant(tmp_path: Path):
     rows = {(r.row.setting, r.row.method, r.row.posthoc): r for r in plan.rows}
     erm_tau = rows[("cifar10-exp100", "erm", "tau-norm")]
     erm_ncm = rows[("cifar10-exp100", "erm", "ncm")]
-    assert [run.run_dir for run in erm_tau.runs] == [run.run_dir for run in erm_ncm.runs]
-    assert erm_tau.runs[1].run_dir == tmp_path / "cifar10-lt/exp100/erm-heldout/seed-1"
+    erm = rows[("cifar10-exp100", "erm", None)]
+    assert [run.run_dir for run in erm_tau.runs] == [run.run_dir for run in erm_ncm.runs] == \
+        [run.run_dir for run in erm.runs]  # post-hoc rows evaluate the plain row's (full-set) run
+    assert erm_tau.runs[1].run_dir == tmp_path / "cifar10-lt/exp100/erm/seed-1"
+    assert erm_tau.tau_runs[1].run_dir == tmp_path / "cifar10-lt/exp100/erm-heldout/seed-1"  # τ comes from here
+    assert erm_ncm.tau_runs == []  # NCM has no parameter: the full run only
     assert erm_tau.runs[0].overrides == ("train.epochs=2",)
-    # 6 settings x 4 methods x (plain + held-out run) x 2 seeds
-    assert len(plan.unique_runs()) == 6 * 4 * 2 * 2
+    # per setting and seed: ERM, RS, CDT (full + held-out run each) and RW's 4 held-out candidates
+    # (power 0.25 … 1; the chosen one is retrained later)
+    assert len(plan.unique_runs()) == 6 * (3 * 2 + 4) * 2
     paper = runner.make_plan("ldam-table2", out=tmp_path, variant="paper")
     configs = {(r.row.setting, r.row.method): r for r in paper.rows}
     assert configs[("cifar10-exp100", "ldam-drw")].config.name == "ldam-drw.paper.yaml"
@@ -267,7 +291,7 @@ def tiny_cifar(tmp_path_factory) -> Path:
     return _writers().write_cifar10(tmp_path_factory.mktemp("cifar"), per_class=24, test_per_class=4)
 
 
-TINY = ["train.epochs=1", "data.imbalance_ratio=4", "data.heldout_per_class=2", "optim.batch_size=32",
+TINY = ["train.epochs=1", "data.imbalance_ratio=4", "optim.batch_size=32",
         "optim.warmup_epochs=0", "data.workers=0", "runtime.device=cpu", "eval.every=1"]
 
 
@@ -297,9 +321,10 @@ def test_real_reproduce_with_post_hoc_rows(real_run):
 
 
 def test_posthoc_row_is_the_rule_written_out_on_the_real_run(real_run):
-    """On a real (one-epoch) run: the N_c^τ row equals argmax_c (w_cᵀ f + b_c) / n_c^τ written out in
-    float64 with the τ it reports (the rule's default bias="scale"); τ = argmax of the held-out balanced
-    accuracy over the rule's grid; the held-out balanced accuracy is the mean per-class accuracy."""
+    """On real (one-epoch) runs: the N_c^τ row is argmax_c (w_cᵀ f + b_c) / n_c^τ written out in float64
+    on the FULL run's test features and class counts, with τ = argmax of the held-out balanced accuracy
+    over the rule's grid on the HELD-OUT run's held-out split (its own model and counts) — CDT appendix
+    B.6: chosen on the held-out run, applied to the run trained on the full set."""
     import torch
 
     from longtail.metrics import balanced_accuracy
@@ -308,25 +333,34 @@ def test_posthoc_row_is_the_rule_written_out_on_the_real_run(real_run):
     result = results[2]
     assert result.row.posthoc == "nc-tau"
     tau = float(result.chosen[0].removeprefix("τ="))
-    features = runner.load_features(tmp_path / "cifar10-lt/exp100/erm-heldout/seed-0")
-    counts = torch.tensor(features.class_counts, dtype=torch.float64)
-    w = features.head.class_weight_matrix().detach().double()
-    b = features.head.bias.detach().double()
+    full = runner.load_features(tmp_path / "cifar10-lt/exp100/erm/seed-0")
+    held = runner.load_features(tmp_path / "cifar10-lt/exp100/erm-heldout/seed-0")
+    assert full.heldout is None and held.heldout is not None
+    assert sum(full.class_counts) == sum(held.class_counts) + 3 * 10  # K = 3 per class, every class tuned on
 
-    def nc_tau(f, t):
-        return (f.double() @ w.t() + b) / counts.pow(t)
+    def nc_tau(features, f, t):
+        w = features.head.class_weight_matrix().detach().double()
+        b = features.head.bias.detach().double()
+        return (f.double() @ w.t() + b) / torch.tensor(features.class_counts, dtype=torch.float64).pow(t)
 
-    f, y = features.test
+    f, y = full.test
     assert f.shape == (40, 64)
-    expected = float((nc_tau(f, tau).argmax(1) == y).double().mean())
+    expected = float((nc_tau(full, f, tau).argmax(1) == y).double().mean())
     assert result.per_seed[0]["top1"] == pytest.approx(100 * expected)
-    hf, hy = features.heldout
+    hf, hy = held.heldout
     grid = [i / 20 for i in range(21)]
-    held = [balanced_accuracy(hy, nc_tau(hf, t).argmax(1)) for t in grid]
-    assert held[grid.index(tau)] == pytest.approx(max(held))
-    logits = features.head(hf)
+    scores = [balanced_accuracy(hy, nc_tau(held, hf, t).argmax(1)) for t in grid]
+    best = max(scores)
+    tied = [t for t, v in zip(grid, scores) if abs(v - best) <= 1e-12]
+    assert tau == min(tied)  # ties: closest to τ = 0
+    logits = held.head(hf)
     per_class = [float((logits.argmax(1)[hy == c] == c).double().mean()) for c in hy.unique()]
-    assert runner.heldout_balanced_accuracy(features) == pytest.approx(sum(per_class) / len(per_class))
+    assert runner.heldout_balanced_accuracy(held) == pytest.approx(sum(per_class) / len(per_class))
+    # the held-out split's classes are in the row's notes and in the eval JSON
+    assert result.heldout == {0: "3 per class, 10 classes tuned on, 0 left out"}
+    saved = json.loads((tmp_path / "cifar10-lt/exp100/erm/seed-0/eval-nc-tau.json").read_text())
+    assert saved["tuning"]["run"] == str(tmp_path / "cifar10-lt/exp100/erm-heldout/seed-0")
+    assert len(saved["tuning"]["classes_tuned_on"]) == 10 and saved["tuning"]["classes_left_out"] == []
 
 
 def test_tuned_rows_choose_on_held_out_then_retrain(tmp_path: Path):
@@ -457,4 +491,206 @@ def test_imagenet_lt_and_places_lt_tables_name_their_sources():
     lines = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| imagenet-lt")}
     assert "| 49.90 |" in lines["ERM + LWS"] and lines["LDAM-DRW"].split("|")[4].strip() == "—"
     assert {r.config for r in TABLES["places-lt"]} == {"places-lt/erm.yaml", "places-lt/ldam-drw.yaml",
-                                                        "places-lt/cdt.yaml", "places-lt/erm-heldout.yaml"}
+                                                        "places-lt/cdt.yaml"}  # post-hoc rows: the full run
+    assert {r.tau_from for r in TABLES["places-lt"]} == {None, "places-lt/erm-heldout.yaml"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 13: the CB rows per table, the reference sampler, the DRW/DRS start, the tuned RW baseline
+# ---------------------------------------------------------------------------------------------------
+
+LDAM_CB = ("cb-rs", "cb-rw", "cb-focal")
+
+
+def test_cdt_cb_rows_map_to_the_ldam_row_their_numbers_are():
+    """Each CDT table's "CB" cells against LDAM Table 2's CB rows (100 − error, rounded to the printed
+    decimal): the row's config is the LDAM row that the most cells equal — CB-RS for Table 7 (all four
+    cells), CB-Focal for Table 2 (two cells; the other two equal none: Cui et al.'s numbers)."""
+    ldam = {(r.setting, r.method): 100.0 - r.paper[0] for r in TABLES["ldam-table2"] if r.method in LDAM_CB}
+    expected = {"cdt-table7": ("cb-rs", 4, 4), "cdt-table2": ("cb-focal", 2, 4)}
+    for table, (stem, hits, comparable) in expected.items():
+        rows = [r for r in TABLES[table] if r.method == "cb" and r.posthoc is None]
+        matches = {m: 0 for m in LDAM_CB}
+        seen = 0
+        for row in rows:
+            if row.paper[0] is None or (row.setting, "cb-rs") not in ldam:
+                continue  # ρ = 200 is not in LDAM Table 2; "—" cells
+            seen += 1
+            for m in LDAM_CB:
+                matches[m] += round(ldam[(row.setting, m)], 1) == row.paper[0]
+        best = max(matches, key=matches.get)
+        assert (best, matches[best], seen) == (stem, hits, comparable), (table, matches)
+        assert {r.config.rsplit("/", 1)[1] for r in rows} == {f"{stem}.yaml"}, table
+        assert all(f"CB = {METHOD_LABEL[stem]}" in r.note for r in rows), table
+    # CB-RW also fits CIFAR-10 step ρ=100 (61.94) but not step ρ=10 (83.80 vs 84.6)
+    assert round(ldam[("cifar10-step100", "cb-rw")], 1) == 61.9 and round(ldam[("cifar10-step10", "cb-rw")], 1) != 84.6
+
+
+METHOD_LABEL = {"cb-rs": "CB-RS", "cb-focal": "CB-Focal"}
+
+
+def test_cb_sentence_of_generator_and_configs_readme():
+    text = (REPO / "tools" / "make_configs.py").read_text() + (CONFIGS / "README.md").read_text()
+    assert "'CB' rows are this method's published numbers" not in text
+    assert "Table 7 to cb-rs.yaml" in text
+    assert "CDT Table 7's \"CB\"" in (CONFIGS / "README.md").read_text()
+
+
+def test_reference_sampler_is_the_effective_number_one():
+    """The LDAM-DRW code's ImbalancedDatasetSampler: per-example weights (1 − β)/(1 − β^{n_y}), β = 0.9999,
+    drawn with replacement — written out here in float64; the CB-RS configs use exactly that sampler and
+    their headers say so (not ∝ 1/n_y)."""
+    import torch
+
+    from longtail.config import load_config
+    from longtail.registry import SAMPLERS
+
+    counts = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    labels = torch.repeat_interleave(torch.arange(10), torch.tensor(counts))
+    beta = 0.9999
+    per_example = [(1 - beta) / (1 - beta ** counts[y]) for y in labels.tolist()]
+    per_class = torch.zeros(10, dtype=torch.float64)
+    for y, w in zip(labels.tolist(), per_example):
+        per_class[y] += w
+    reference = per_class / per_class.sum()  # probability that a draw of torch.multinomial(weights) is class c
+    for path in CONFIGS.rglob("cb-rs.yaml"):
+        config = load_config(path)
+        assert config.rebalance.name == "rs" and config.rebalance.params == {
+            "sampler": "effective-number", "sampler_params": {"beta": 0.9999}}, path
+        sampler = SAMPLERS.create(config.rebalance.params["sampler"], labels=labels, seed=0,
+                                  **config.rebalance.params["sampler_params"])
+        torch.testing.assert_close(sampler.class_probabilities(0), reference, rtol=1e-12, atol=0)
+        header = path.read_text().split("\nbase:")[0]
+        assert "ImbalancedDatasetSampler" in header and "(1 - beta)/(1 - beta^n_y)" in header, path
+        assert "which draws each example\n# with probability proportional to 1/n_y" not in header
+    readme = " ".join((CONFIGS / "README.md").read_text().split())
+    assert "plain `rs.yaml` is the reference code's sampler" not in readme
+    assert "reference code's one re-sampler, `ImbalancedDatasetSampler`" in readme
+
+
+def _milestones_and_starts(path: Path):
+    from longtail.config import load_config
+
+    config = load_config(path)
+    start = config.rebalance.params.get("start_epoch")
+    return config, list(config.optim.milestones), start
+
+
+def test_deferred_schedules_start_at_the_first_lr_decay_and_last_decay_is_a_variant():
+    """One rule for every data set (reference code, LDAM Fig. 3): DRW / DRS switch on at the FIRST lr
+    decay; ``<method>.last-decay.yaml`` (the LDAM text read literally) at the last; the headers agree."""
+    checked = set()
+    for path in sorted(CONFIGS.rglob("*.yaml")):
+        if path.name.startswith("_") or "fashion-mnist" in str(path) or "imdb" in str(path):
+            continue
+        config, milestones, start = _milestones_and_starts(path)
+        if config.rebalance.name not in ("drw", "drs") or config.optim.schedule != "multistep":
+            continue  # (ImageNet-LT's cosine schedule has no decay to start at)
+        expected = milestones[-1] if path.name.endswith(".last-decay.yaml") else milestones[0]
+        assert start == expected, (path, start, milestones)
+        checked.add(path.relative_to(CONFIGS).parts[0])
+        if not path.name.endswith(".last-decay.yaml") and ".300ep" not in path.name and ".paper" not in path.name:
+            assert (path.parent / path.name.replace(".yaml", ".last-decay.yaml")).is_file(), path
+    assert checked == {"cifar10-lt", "cifar100-lt", "tiny-imagenet-lt", "inaturalist2018", "places-lt"}
+    for name in ("inaturalist2018.yaml", "tiny-imagenet.yaml", "cifar10.yaml"):
+        header = (CONFIGS / "_base" / name).read_text()
+        assert "first lr" in header and "last-decay" in header, name
+    assert "second decay" not in (CONFIGS / "_base" / "inaturalist2018.yaml").read_text()
+    plan = runner.make_plan("ldam-table3", out="runs", variant="last-decay")
+    rows = {r.row.method: r for r in plan.rows}
+    assert rows["ldam-drw"].config.name == "ldam-drw.last-decay.yaml" and rows["erm"].config.name == "erm.yaml"
+
+
+def test_inaturalist_weight_decay_is_the_papers():
+    """CDT appendix A.2: weight decay 2e-4 "for all the experiments" (iNaturalist included)."""
+    from longtail.config import load_config
+
+    for path in (CONFIGS / "inaturalist2018").glob("*.yaml"):
+        config = load_config(path)
+        assert config.optim.weight_decay == 2e-4, path
+        assert config.data.train_transform == "resize-crop", path  # CDT A.4: resize 256, random 224 crop, flip
+    assert "resize to 256x256, random 224x224 crop" in (CONFIGS / "_base" / "inaturalist2018.yaml").read_text()
+
+
+def test_cdt_rw_rows_tune_the_power_on_the_held_out_split():
+    """CDT §5.1: RW weights N_c^−γ with γ a hyper-parameter — every RW row of CDT Tables 2, 6 and 7 chooses
+    it from {0.25, 0.5, 0.75, 1} on the held-out run, then retrains (the LDAM paper's IMDB RW is not tuned)."""
+    from longtail.config import load_config
+
+    for table in ("cdt-table2", "cdt-table6", "cdt-table7"):
+        rows = [r for r in TABLES[table] if r.method == "rw"]
+        assert rows
+        for row in rows:
+            assert row.tune is not None and row.tune.key == "rebalance.params.power", row
+            assert row.tune.grid == (0.25, 0.5, 0.75, 1.0) and row.tau_from is None
+            assert row.tune.heldout_config == row.config.replace("rw.yaml", "rw-heldout.yaml")
+            held = load_config(CONFIGS / row.tune.heldout_config)
+            assert held.rebalance.name == "rw" and held.data.heldout_per_class == 3
+    assert all(r.tune is None for r in TABLES["ldam-table1"])
+
+
+def test_dry_run_lists_each_rows_runs_and_where_each_value_comes_from(tmp_path: Path, capsys):
+    out = tmp_path / "runs"
+    assert main(["reproduce", "cdt-table6", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    i = lines.index(next(line for line in lines if line.startswith("- cifar10-exp100     ERM + N_c^τ")))
+    assert lines[i + 1] == (f"    seed 0: evaluates {out}/cifar10-lt/exp100/erm/seed-0 (full training set); τ chosen "
+                            f"on the held-out split of {out}/cifar10-lt/exp100/erm-heldout/seed-0 <- "
+                            "configs/cifar10-lt/exp100/erm-heldout.yaml")
+    j = lines.index(next(line for line in lines if line.startswith("- cifar10-exp100     RW ")))
+    assert "tune rebalance.params.power in [0.25,0.5,0.75,1] with configs/cifar10-lt/exp100/rw-heldout.yaml" in lines[j]
+    assert lines[j + 1] == (f"    seed 0: trains {out}/cifar10-lt/exp100/rw-heldout/power-<v>/seed-0 for each v "
+                            f"(held-out split, value chosen there); retrains {out}/cifar10-lt/exp100/rw/power-<chosen>"
+                            "/seed-0 (full training set)")
+    k = lines.index(next(line for line in lines if line.startswith("- cifar10-exp100     ERM + NCM")))
+    assert lines[k + 1] == f"    seed 0: evaluates {out}/cifar10-lt/exp100/erm/seed-0 (full training set)"
+
+
+def test_tiny_reproduce_retrains_the_tuned_rw_row(tiny_cifar: Path, tmp_path: Path):
+    """End to end on tiny CIFAR-10 files (the real trainer): the RW row of CDT Table 6 trains the four
+    powers with K per class held out, chooses one on the held-out split and retrains it on the full set."""
+    from longtail.config import load_config
+
+    plan = runner.make_plan("cdt-table6", seeds=[0], out=tmp_path, data_root=tiny_cifar, overrides=TINY)
+    plan.rows = [r for r in plan.rows if r.row.setting == "cifar10-exp100" and (r.row.method, r.row.posthoc) == ("rw", None)]
+    (result,) = runner.execute(plan, log=lambda m: None)
+    assert result.failed == ""
+    assert result.heldout == {0: "3 per class, 10 classes tuned on, 0 left out"}
+    chosen = result.chosen[0]
+    assert chosen.startswith("power=")
+    power = float(chosen.split(",")[0].removeprefix("power="))
+    assert power in (0.25, 0.5, 0.75, 1.0)
+    for value in ("0.25", "0.5", "0.75", "1"):
+        candidate = load_config(tmp_path / f"cifar10-lt/exp100/rw-heldout/power-{value}/seed-0/config.yaml")
+        assert candidate.data.heldout_per_class == 3 and candidate.rebalance.params["power"] == float(value)
+    final = tmp_path / f"cifar10-lt/exp100/rw/power-{power:g}/seed-0"
+    config = load_config(final / "config.yaml")
+    assert config.data.heldout_per_class == 0 and config.rebalance.params["power"] == power
+    saved = json.loads((final / "results.json").read_text())
+    assert result.per_seed[0]["top1"] == pytest.approx(100 * saved["top1"])
+
+
+def test_tuned_row_with_too_few_classes_is_refused_before_training(tmp_path: Path):
+    """CIFAR-100 step ρ=200 keeps 2 images in each of its 50 minority classes: K = 3 leaves them out (named
+    in the notes); a held-out split leaving fewer than two classes is refused before any candidate trains."""
+    trained = []
+
+    def train(config, run_dir, resume):
+        trained.append(run_dir)
+        raise AssertionError("nothing may train")
+
+    left = [{"class": c, "name": str(c), "count": 2} for c in range(1, 100)]
+    one = {"heldout_per_class": 3, "classes_tuned_on": [{"class": 0, "name": "0", "count": 500}],
+           "classes_left_out": left}
+    plan = runner.make_plan("cdt-table7", seeds=[0], out=tmp_path)
+    plan.rows = [r for r in plan.rows if (r.row.setting, r.row.method, r.row.posthoc) == ("cifar100-step200", "rw", None)]
+    from longtail.data.subset import require_tunable
+
+    def classes_fn(config):
+        require_tunable(one, "the held-out split")
+        raise AssertionError("unreachable")
+
+    (result,) = runner.execute(plan, train=train, log=lambda m: None, classes_fn=classes_fn)
+    assert trained == [] and "leaves 1 class(es) to tune on (need at least 2)" in result.failed
+    assert "1 (1, 2), 2 (2, 2)" in result.failed

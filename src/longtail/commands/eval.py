@@ -1,9 +1,14 @@
-"""``longtail eval DIR [--posthoc NAME [--param V | --tune heldout]]``: re-evaluate a trained run.
+"""``longtail eval DIR [--posthoc NAME [--param V | --tune heldout | --tau-from HELDOUT_RUN]]``: re-evaluate
+a trained run.
 
 Reloads the run's last checkpoint, extracts the features of its training, held-out and test
 splits and evaluates the model — as trained, or with a post-hoc decision rule (SPEC §4) whose
 parameter is given (``--param``), the rule's default, or grid-searched by balanced accuracy on the
-run's held-out split (``--tune heldout``, CDT appendix B.6). Writes ``DIR/eval-<name>.json``
+run's held-out split (``--tune heldout``) or on the held-out split of another run — the same config
+trained with K images per class held out — and applied to DIR (``--tau-from HELDOUT_RUN``: CDT appendix
+B.6, the reported model is the one trained on the full set). The classes the held-out split tunes on and
+those too small to be held out are printed and written (``tuning``); fewer than two is an error.
+Writes ``DIR/eval-<name>.json``
 (``eval-plain.json`` without a rule) beside ``results.json``.
 
 ``--rule-param KEY=VALUE`` sets the rule's other parameters (``--rule-param sampler=instance`` for
@@ -37,8 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--posthoc", metavar="NAME", help="post-hoc rule (`longtail list posthoc`)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--param", type=float, help="the rule's parameter (e.g. tau); default: the rule's default")
-    group.add_argument("--tune", choices=["heldout"], help="grid-search the parameter on the held-out split")
-    parser.add_argument("--grid", help="comma-separated values for --tune (default: the rule's grid)")
+    group.add_argument("--tune", choices=["heldout"], help="grid-search the parameter on the run's own held-out split")
+    group.add_argument("--tau-from", metavar="HELDOUT_RUN",
+                       help="grid-search the parameter on the held-out split of HELDOUT_RUN (the same config trained "
+                       "with data.heldout_per_class=K) and apply it to DIR (CDT appendix B.6)")
+    parser.add_argument("--grid", help="comma-separated values for --tune / --tau-from (default: the rule's grid)")
     parser.add_argument("--rule-param", action="append", default=[], metavar="KEY=VALUE",
                         help="another parameter of the rule, e.g. sampler=instance for crt (repeatable)")
     parser.add_argument("--fit-on", metavar="CONFIG",
@@ -54,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from longtail.errors import ConfigError
 
-    if args.posthoc is None and (args.param is not None or args.tune or args.grid):
-        raise ConfigError("--param/--tune/--grid need a rule: add --posthoc NAME (see `longtail list posthoc`)")
+    if args.posthoc is None and (args.param is not None or args.tune or args.grid or args.tau_from):
+        raise ConfigError("--param/--tune/--tau-from/--grid need a rule: add --posthoc NAME (see `longtail list posthoc`)")
     grid = None
     if args.grid:
         try:
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     temperature = parse_temperature(args.temperature)
     result = evaluate_run(Path(args.run), args.posthoc, args.param, args.tune, grid, args.batch_size,
                           rule_params=rule_params, fit_on=Path(args.fit_on) if args.fit_on else None,
-                          temperature=temperature)
+                          temperature=temperature, tau_from=Path(args.tau_from) if args.tau_from else None)
     name = args.posthoc or "plain"
     rule = f" with {name}" + (f" ({result['param_name']}={result['param']})" if result.get("param") is not None else "")
     groups = ", ".join(f"{g} {_pct(v['accuracy'])}" for g, v in result["groups"].items())
@@ -78,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.run}{rule if args.posthoc else ''}: top1 {100 * result['top1']:.2f}  "
         f"balanced {100 * result['balanced_accuracy']:.2f}  top5 {100 * result['top5']:.2f}  ({groups})"
     )
+    if result.get("tuning"):
+        print(tuning_line(result["tuning"], result["param_name"]))
     print(calibration_line(result))
     print(f"wrote {result['path']}")
     return 0
@@ -126,6 +136,16 @@ def parse_rule_params(items: list[str]) -> dict:
             raise ConfigError(f"--rule-param {item!r}: write KEY=VALUE, e.g. --rule-param sampler=instance")
         params[key.strip()] = parse_value(value.strip())
     return params
+
+
+def tuning_line(tuning: dict, param_name: str) -> str:
+    """Where the parameter was chosen: the held-out split's run, its size, the classes tuned on and left out."""
+    from longtail.data.subset import format_classes
+
+    left = tuning["classes_left_out"]
+    text = (f"{param_name} chosen on the held-out split of {tuning['run']} ({tuning['heldout_per_class']} per class, "
+            f"{tuning['size']} images): {len(tuning['classes_tuned_on'])} classes tuned on, {len(left)} left out")
+    return text + (f" (too small to hold out {tuning['heldout_per_class']}: {format_classes(left)})" if left else "")
 
 
 def _pct(value: float | None) -> str:

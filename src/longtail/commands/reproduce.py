@@ -1,4 +1,4 @@
-"""``longtail reproduce TABLE [--data-root DIR] [--seeds 0,1,2] [--out DIR] [--variant paper|300ep]
+"""``longtail reproduce TABLE [--data-root DIR] [--seeds 0,1,2] [--out DIR] [--variant paper|300ep|last-decay]
 [--dry-run] [key=value ...]``: train the rows of one paper table and write a markdown table of our
 numbers (mean ± std over seeds, last epoch) next to the paper's."""
 
@@ -28,8 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="runs/reproduce", help="runs and the markdown go here")
     parser.add_argument("--configs", help="configs directory (default: the repository's configs/)")
     parser.add_argument("--variant", help="use <config>.<VARIANT>.yaml where it exists: 'paper' (LDAM s=10, "
-                        "inverse-frequency DRW) or '300ep' (300-epoch step runs)")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, train nothing")
+                        "inverse-frequency DRW), '300ep' (300-epoch step runs) or 'last-decay' (DRW/DRS from the "
+                        "last lr decay, the LDAM text read literally)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (per row: the runs it trains or "
+                        "evaluates and the run each tuned value is chosen on), train nothing")
     parser.set_defaults(func=run)
 
 

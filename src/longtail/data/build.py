@@ -57,6 +57,17 @@ def build_from(section: Any, **overrides: Any) -> LongTailData:
     return build_longtail(section.name, **{**kwargs, **overrides})
 
 
+def heldout_classes_for(section: Any, per_class: int | None = None) -> dict[str, Any]:
+    """:func:`~longtail.data.subset.heldout_classes` of the long-tailed training set a config's ``data``
+    section builds (the test split is not read), with K = ``per_class`` or ``section.heldout_per_class``:
+    the classes a held-out split tunes on and those too small to give K — known before any training."""
+    from longtail.data.subset import heldout_classes
+
+    data = build_from(section, heldout_per_class=0, with_test=False)
+    k = section.heldout_per_class if per_class is None else per_class
+    return heldout_classes(data.class_counts, k, list(data.train.classes))
+
+
 def build_longtail(
     name: str,
     root: str | Path | None = None,

@@ -223,6 +223,54 @@ def heldout_split(labels: object, per_class: int, seed: int) -> tuple[np.ndarray
     return all_idx[mask], heldout
 
 
+def heldout_classes(class_counts: Sequence[int], per_class: int,
+                    names: Sequence[str] | None = None) -> dict[str, object]:
+    """Which classes a held-out split of K = ``per_class`` per class tunes on, and which it leaves out.
+
+    ``class_counts``: the long-tailed training set's counts BEFORE the split. A class is tuned on when it
+    has more than K examples (it gives K and keeps at least one for training: the rule of
+    :func:`heldout_split`); classes with 1..K examples are left out (empty classes are neither).
+    Returns ``{"heldout_per_class": K, "classes_tuned_on": [...], "classes_left_out": [...]}`` with
+    entries ``{"class", "name", "count"}`` — what ``eval-<rule>.json``, ``longtail tune`` and the
+    ``reproduce`` notes report. :func:`require_tunable` refuses fewer than two classes to tune on.
+    """
+    names = list(names or [])
+    entries = [{"class": c, "name": names[c] if c < len(names) else str(c), "count": int(n)}
+               for c, n in enumerate(class_counts) if n > 0]
+    return {"heldout_per_class": int(per_class),
+            "classes_tuned_on": [e for e in entries if e["count"] > per_class],
+            "classes_left_out": [e for e in entries if e["count"] <= per_class]}
+
+
+def require_tunable(classes: dict, what: str = "a held-out split") -> None:
+    """``ConfigError`` when ``classes`` (:func:`heldout_classes`) leaves fewer than two classes to tune
+    on: a choice made on one class (or none) is no balanced choice at all."""
+    tuned, left, k = classes["classes_tuned_on"], classes["classes_left_out"], classes["heldout_per_class"]
+    if len(tuned) >= 2:
+        return
+    named = ", ".join(f"{e['class']} ({e['name']}, {e['count']})" for e in left[:10])
+    raise ConfigError(
+        f"{what}: holding out {k} images per class leaves {len(tuned)} class(es) to tune on (need at least 2); classes "
+        f"with {k} or fewer images are left out: {named}{' …' if len(left) > 10 else ''}; "
+        "lower --heldout-per-class (data.heldout_per_class)"
+    )
+
+
+def format_classes(entries: Sequence[dict]) -> str:
+    """``[{"class": 5, ...}, {"class": 6, ...}, {"class": 7, ...}, {"class": 9, ...}]`` → ``"5-7, 9"``."""
+    ids = sorted(int(e["class"]) for e in entries)
+    parts: list[str] = []
+    start = prev = None
+    for c in ids + [None]:
+        if c is not None and prev is not None and c == prev + 1:
+            prev = c
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = c
+    return ", ".join(parts)
+
+
 def distribution_counts(available: Sequence[int], proportions: Sequence[float]) -> list[int]:
     """The largest counts n_c = floor(s · p_c) with n_c ≤ available_c for every class.
 

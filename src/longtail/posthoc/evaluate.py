@@ -15,12 +15,15 @@ from longtail.errors import ConfigError, LongtailError
 def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float | None = None,
                  tune_on: str | None = None, grid: list[float] | None = None, batch_size: int = 128,
                  rule_params: dict[str, Any] | None = None, fit_on: str | Path | None = None,
-                 fit_overrides: list[str] | tuple[str, ...] = (),
+                 fit_overrides: list[str] | tuple[str, ...] = (), tau_from: str | Path | None = None,
                  temperature: str | float | None = None) -> dict[str, Any]:
     """Evaluate the run's last checkpoint (optionally with a post-hoc rule with ``rule_params``, fitted
-    on the run's training split or on the one that config ``fit_on`` builds, its parameter ``param`` or
-    tuned on the held-out split with ``tune_on="heldout"``; then temperature scaling: ``"heldout"`` fits T
-    on the held-out split, a number sets it); write and return the result (``path`` = the file)."""
+    on the run's training split or on the one that config ``fit_on`` builds), the rule's parameter
+    ``param``, or chosen on a held-out split: the run's own (``tune_on="heldout"``) or that of the run
+    ``tau_from`` (CDT appendix B.6: chosen on the held-out run, applied to the run trained on the full
+    set); then temperature scaling: ``"heldout"`` fits T on the held-out split, a number sets it; write
+    and return the result (``path`` = the file). A chosen parameter comes with ``tuning``: the split, its
+    run, the grid's scores and the classes tuned on / left out (:func:`choose_param`)."""
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
     from longtail.engine.run import Run
@@ -29,6 +32,10 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     from longtail.tracking import write_json
 
     run = Run(run_dir)
+    if sum(x is not None for x in (param, tune_on, tau_from)) > 1:
+        raise ConfigError("give one of --param, --tune heldout and --tau-from HELDOUT_RUN")
+    if tune_on is not None and tune_on != "heldout":
+        raise ConfigError(f"--tune {tune_on}: the only split to tune on is 'heldout'")
     if not run.config().eval.test:
         raise LongtailError(
             f"{run.root} was trained with eval.test=false (a `longtail tune` candidate): it is never evaluated on "
@@ -37,13 +44,15 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     if tune_on == "heldout" and run.config().data.heldout_per_class <= 0:  # before any data is read
         raise ConfigError(
             f"--tune heldout: run {run.root} has no held-out split; retrain with data.heldout_per_class=K "
-            "(e.g. 3 per class, CDT appendix B.6) or give --param"
+            "(e.g. 3 per class, CDT appendix B.6), give --param, or --tau-from a run trained with one"
         )
     if temperature == "heldout" and run.config().data.heldout_per_class <= 0:
         raise ConfigError(
             f"--temperature heldout: run {run.root} has no held-out split to fit T on; retrain with "
             "data.heldout_per_class=K or give --temperature T"
         )
+    if tau_from is not None:
+        _check_tau_from(run, Run(tau_from), posthoc)
     trained = Run.load_trained(run.root)
     class_counts = trained.class_counts
     test_features, test_logits, test_labels = trained.outputs("test", batch_size)
@@ -53,7 +62,6 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
         scores = test_logits
         held_scores = None if held is None else held[1]
     else:
-        from longtail.posthoc import tune
         from longtail.registry import POSTHOC
 
         head = trained.model.head.cpu()
@@ -64,13 +72,14 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
             out["fit_on"] = {"config": str(fit_on), "fingerprint": fit_data.fingerprint, "class_counts": fit_counts}
         train_features, _, train_labels = trained.outputs(fit_split, batch_size)
         param_name = getattr(POSTHOC.get(posthoc), "param_name", None)
-        if (param is not None or tune_on) and param_name is None:
-            raise ConfigError(f"post-hoc rule {posthoc!r} has no parameter; drop --param/--tune")
+        if (param is not None or tune_on or tau_from is not None) and param_name is None:
+            raise ConfigError(f"post-hoc rule {posthoc!r} has no parameter; drop --param/--tune/--tau-from")
         if tune_on == "heldout":
-            held_features, _, held_labels = held if held is not None else trained.outputs("heldout", batch_size)
-            param, table = tune(posthoc, grid, train_features, train_labels, head, fit_counts,
-                                held_features, held_labels)
-            out["tuning"] = {"split": "heldout", "size": int(held_labels.numel()), "table": table}
+            param, out["tuning"] = choose_param(trained, posthoc, grid, batch_size, rule_params,
+                                                fit=(train_features, train_labels, fit_counts))
+        elif tau_from is not None:
+            held_run = Run.load_trained(tau_from, with_test=False)  # its test split is never read
+            param, out["tuning"] = choose_param(held_run, posthoc, grid, batch_size, rule_params)
         params = dict(rule_params or {})
         if param is not None and param_name is not None:
             params[param_name] = param
@@ -92,6 +101,69 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     write_json(path, result)
     result["path"] = str(path)
     return result
+
+
+def run_heldout_classes(trained: Any) -> dict[str, Any]:
+    """:func:`longtail.data.subset.heldout_classes` of a reloaded run: its classes tuned on (in its held-out
+    split) and left out (too small to give K), from the counts before the split."""
+    from longtail.data.subset import heldout_classes
+
+    k = int(trained.config.data.heldout_per_class)
+    before = list(trained.class_counts)
+    if trained.data.heldout is not None:
+        held = torch.bincount(trained.data.data.heldout.labels.long(), minlength=len(before)).tolist()
+        before = [n + h for n, h in zip(before, held)]
+    return heldout_classes(before, k, list(trained.data.data.train.classes))
+
+
+def choose_param(trained: Any, posthoc: str, grid: list[float] | None = None, batch_size: int = 128,
+                 rule_params: dict[str, Any] | None = None,
+                 fit: tuple[torch.Tensor, torch.Tensor, list[int]] | None = None) -> tuple[float, dict[str, Any]]:
+    """The rule's parameter chosen on the held-out split of the reloaded run ``trained``
+    (:func:`longtail.posthoc.tune`: best held-out balanced accuracy, ties to the neutral value), the rule
+    fitted on that run's training split (or ``fit = (features, labels, class_counts)``). Fewer than two
+    classes in the held-out split is a ``ConfigError`` (:func:`longtail.data.subset.require_tunable`).
+    Returns ``(param, tuning)``, ``tuning`` = ``{"split": "heldout", "run", "size", "table",
+    "heldout_per_class", "classes_tuned_on", "classes_left_out"}``."""
+    from longtail.data.subset import require_tunable
+    from longtail.posthoc import tune
+
+    if trained.data.heldout is None:
+        raise ConfigError(
+            f"run {trained.run.root} has no held-out split to choose the parameter on; give a run trained with "
+            "data.heldout_per_class=K (e.g. its -heldout config)"
+        )
+    classes = run_heldout_classes(trained)
+    require_tunable(classes, f"the held-out split of {trained.run.root}")
+    if fit is None:
+        train_features, _, train_labels = trained.outputs("train", batch_size)
+        fit = (train_features, train_labels, list(trained.class_counts))
+    held_features, _, held_labels = trained.outputs("heldout", batch_size)
+    param, table = tune(posthoc, grid, fit[0], fit[1], trained.model.head.cpu(), fit[2], held_features, held_labels,
+                        **dict(rule_params or {}))
+    return param, {"split": "heldout", "run": str(trained.run.root), "size": int(held_labels.numel()),
+                   "table": table, **classes}
+
+
+def _check_tau_from(run: Any, held: Any, posthoc: str | None) -> None:
+    """``--tau-from HELDOUT_RUN`` must name another run of the same data set and classes with a held-out split."""
+    if posthoc is None:
+        raise ConfigError("--tau-from needs a rule: add --posthoc NAME (see `longtail list posthoc`)")
+    mine, theirs = run.config(), held.config()
+    if theirs.data.heldout_per_class <= 0:
+        raise ConfigError(
+            f"--tau-from {held.root}: that run has no held-out split; give the run of the -heldout config "
+            "(trained with data.heldout_per_class=K)"
+        )
+    ignore = {"heldout_per_class", "root", "workers"}
+    a, b = mine.to_dict()["data"], theirs.to_dict()["data"]
+    differ = [f"data.{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b))
+              if k not in ignore and a.get(k) != b.get(k)]
+    if differ:
+        raise ConfigError(
+            f"--tau-from {held.root} was trained on other data than {run.root} ({'; '.join(differ[:3])}); give the "
+            "held-out run of the same data set and long-tailed profile"
+        )
 
 
 def fit_config(run_config: Any, fit_on: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:

@@ -10,10 +10,14 @@ Reuse. A run directory with ``results.json`` whose saved config equals the reque
 skipped; one with checkpoints but no results is resumed (exactly, see ``longtail.engine.trainer``);
 one whose config differs is an error (use another ``--out``).
 
-Post-hoc rows go through ``longtail eval RUN --posthoc RULE --tune heldout`` (its Python function
-``longtail.posthoc.evaluate.evaluate_run``): the run's last checkpoint is reloaded, the rule's parameter
-(τ) is chosen by balanced accuracy on the run's held-out split, the rule is fitted on the training
-features and scored on the test set. Rules without a parameter (NCM, cRT) are fitted directly.
+Post-hoc rows (CDT appendix B.6) evaluate the run of the row's config, trained on the FULL training
+set — the same run as the row without post-processing. A rule with a parameter (τ of ‖w‖^τ and N_c^τ)
+takes it from the held-out split of the row's ``tau_from`` run (the same config with K images per class
+held out, ``<stem>-heldout.yaml``): ``longtail eval FULL_RUN --posthoc RULE --tau-from HELDOUT_RUN``
+through its Python function ``longtail.posthoc.evaluate.evaluate_run`` (τ by balanced accuracy on the
+held-out split, the rule fitted on the full run's training features and scored on the test set). Rules
+without a parameter (NCM, cRT) are fitted on the full run directly. The classes the held-out split
+tunes on and leaves out (too small to give K) are in the row's notes.
 
 Tuned rows (CDT Table 9) go through ``longtail tune``'s code (:func:`longtail.tune.run_tune`): every
 value of the grid is trained per seed with the held-out config and ``eval.test=false`` (the candidates
@@ -64,6 +68,8 @@ class PlannedRow:
     runs: list[PlannedRun]  # one per seed (for tuned rows: the grid runs, the final run comes later)
     skip_reason: str = ""
     pretrain_runs: list[PlannedRun] = field(default_factory=list)  # one per seed: trained first (``row.pretrain``)
+    # the runs whose held-out split chooses the post-hoc parameter (one per seed; ``row.tau_from``)
+    tau_runs: list[PlannedRun] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +86,7 @@ class Plan:
     def unique_runs(self) -> list[PlannedRun]:
         seen: dict[Path, PlannedRun] = {}
         for planned in self.rows:
-            for run in (*planned.pretrain_runs, *planned.runs):
+            for run in (*planned.pretrain_runs, *planned.runs, *planned.tau_runs):
                 seen.setdefault(run.run_dir, run)
         return list(seen.values())
 
@@ -141,8 +147,12 @@ def make_plan(
         if not path.is_file():
             planned_rows.append(PlannedRow(row, None, False, [], skip_reason=f"configs/{row.config} missing: {row.note}"))
             continue
-        runs, pretrain_runs = [], []
+        runs, pretrain_runs, tau_runs = [], [], []
+        tau_cfg = _variant_file(configs, row.tau_from, variant) if row.tau_from and _has_param(row.posthoc) else None
         for seed in seeds:
+            if tau_cfg is not None:
+                tau_runs.append(PlannedRun(tau_cfg, (*data_root_override(tau_cfg, data_root), *overrides), seed,
+                                           _run_dir(out, configs, tau_cfg, seed)))
             if row.tune is None:
                 extra = (*data_root_override(path, data_root), *row.overrides, *overrides)
                 if row.pretrain is not None:  # trained first; its weights start this run (model.init_from)
@@ -153,21 +163,31 @@ def make_plan(
                     extra = (*extra, f"model.init_from={pre.run_dir}")
                 runs.append(PlannedRun(path, extra, seed, _run_dir(out, configs, path, seed, overrides_tag(row.overrides))))
             else:
-                tune_cfg = configs / row.tune.heldout_config
-                if variant and (configs / variant_path(row.tune.heldout_config, variant)).is_file():
-                    tune_cfg = configs / variant_path(row.tune.heldout_config, variant)
+                tune_cfg = _variant_file(configs, row.tune.heldout_config, variant)
                 for value in row.tune.grid:
                     extra = (*data_root_override(tune_cfg, data_root), *overrides, f"{row.tune.key}={value}",
                              "eval.test=false")  # candidates never evaluate on the test set
                     runs.append(PlannedRun(tune_cfg, extra, seed,
                                            _run_dir(out, configs, tune_cfg, seed, tune_tag(row.tune.key, value))))
-        planned_rows.append(PlannedRow(row, path, used, runs, pretrain_runs=pretrain_runs))
+        planned_rows.append(PlannedRow(row, path, used, runs, pretrain_runs=pretrain_runs, tau_runs=tau_runs))
     return Plan(table, seeds, out, planned_rows, variant, tuple(overrides), configs, data_root)
 
 
+def _variant_file(configs: Path, config: str, variant: str | None) -> Path:
+    """``configs/<config>``, or its ``variant`` file where that exists."""
+    if variant and (configs / variant_path(config, variant)).is_file():
+        return configs / variant_path(config, variant)
+    return configs / config
+
+
 def format_plan(plan: Plan) -> str:
-    """The dry-run text: every row with its config and run directories, then the unique runs."""
+    """The dry-run text: per row, the runs it trains and evaluates (per seed) and the run each tuned value
+    is chosen on; then the unique runs."""
     configs = plan.configs_dir
+
+    def rel(path: Path) -> str:
+        return f"configs/{path.resolve().relative_to(configs.resolve())}"
+
     lines = [f"{plan.table}: {TABLE_TITLES.get(plan.table, '')}",
              f"seeds {','.join(map(str, plan.seeds))}; runs under {plan.out}"
              + (f"; variant {plan.variant}" if plan.variant else "")
@@ -178,11 +198,9 @@ def format_plan(plan: Plan) -> str:
         if planned.config is None:
             lines.append(f"{head} NOT RUN: {planned.skip_reason}")
             continue
-        rel = planned.config.resolve().relative_to(configs.resolve())
         post = ""
         if row.posthoc:
-            post = f"; post-hoc {row.posthoc}" + (", tuned on the held-out split" if _has_param(row.posthoc) else "")
-            post += "".join(f" {k}={v}" for k, v in row.posthoc_params)
+            post = f"; post-hoc {row.posthoc}" + "".join(f" {k}={v}" for k, v in row.posthoc_params)
             post += f", fitted on the training split of configs/{row.fit_on}" if row.fit_on else ""
         if row.diagnostic:
             post += f"; diagnostic {row.diagnostic} of the finished run"
@@ -192,14 +210,29 @@ def format_plan(plan: Plan) -> str:
             post += f"; starts from the run of configs/{row.pretrain} (model.init_from)"
         if row.tune is not None:
             grid = ",".join(f"{v:g}" for v in row.tune.grid)
-            lines.append(f"{head} tune {row.tune.key} in [{grid}] with configs/{row.tune.heldout_config}, "
-                         f"then retrain configs/{rel} with the best value{post}")
-        else:
-            lines.append(f"{head} configs/{rel}{post}")
+            joint = f" jointly with the {row.posthoc} parameter" if row.posthoc and _has_param(row.posthoc) else ""
+            lines.append(f"{head} tune {row.tune.key} in [{grid}]{joint} with configs/{row.tune.heldout_config}, "
+                         f"then retrain {rel(planned.config)} with the best value{post}")
+            name = row.tune.key.rsplit(".", 1)[-1]
+            for seed in plan.seeds:
+                candidates = [r for r in planned.runs if r.seed == seed]
+                final = _run_dir(plan.out, configs, planned.config, seed, tune_tag(row.tune.key, 0.0)).parent.parent
+                lines.append(f"    seed {seed}: trains {candidates[0].run_dir.parent.parent}/{name}-<v>/seed-{seed} for each "
+                             f"v (held-out split, value chosen there); retrains {final}/{name}-<chosen>/seed-{seed} "
+                             "(full training set)" + (", evaluated with the chosen τ" if joint else ""))
+            continue
+        lines.append(f"{head} {rel(planned.config)}{post}")
+        for seed in plan.seeds:
+            (run,) = [r for r in planned.runs if r.seed == seed]
+            text = f"    seed {seed}: {'evaluates' if row.posthoc else 'trains'} {run.run_dir} (full training set)"
+            tau = [r for r in planned.tau_runs if r.seed == seed]
+            if tau:
+                text += f"; τ chosen on the held-out split of {tau[0].run_dir} <- {rel(tau[0].config)}"
+            lines.append(text)
     runs = plan.unique_runs()
     lines += ["", f"{len(runs)} training runs (before any tuned retraining; pre-training runs first):"]
-    lines += [f"  {run.run_dir}  <- configs/{run.config.resolve().relative_to(configs.resolve())}"
-              + (f" {' '.join(run.overrides)}" if run.overrides else "") for run in runs]
+    lines += [f"  {run.run_dir}  <- {rel(run.config)}" + (f" {' '.join(run.overrides)}" if run.overrides else "")
+              for run in runs]
     return "\n".join(lines)
 
 
@@ -298,17 +331,28 @@ def evaluate_diagnostic(run_dir: Path, name: str) -> dict[str, Any]:
 
 def evaluate_posthoc(run_dir: Path, rule: str, param: float | None, tune: bool,
                      rule_params: dict[str, Any] | None = None, fit_on: Path | None = None,
-                     fit_overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """``longtail eval RUN --posthoc RULE [--param P | --tune heldout] [--rule-param K=V] [--fit-on
-    CONFIG]`` through its Python function: test ``top1``/``top5`` (fractions) and the ``param`` used
-    (chosen on the held-out split if ``tune``)."""
+                     fit_overrides: Sequence[str] = (), tau_from: Path | None = None) -> dict[str, Any]:
+    """``longtail eval RUN --posthoc RULE [--param P | --tune heldout | --tau-from HELDOUT_RUN] [--rule-param
+    K=V] [--fit-on CONFIG]`` through its Python function: test ``top1``/``top5`` (fractions), the ``param``
+    used and, when it was chosen on a held-out split, ``tuning`` (with the classes tuned on / left out)."""
     from longtail.posthoc.evaluate import evaluate_run
 
     return evaluate_run(run_dir, rule, param, "heldout" if tune else None, rule_params=rule_params, fit_on=fit_on,
-                        fit_overrides=tuple(fit_overrides))
+                        fit_overrides=tuple(fit_overrides), tau_from=tau_from)
 
 
-def _has_param(rule: str) -> bool:
+def heldout_text(tuning: dict[str, Any]) -> str:
+    """``3 per class, 50 classes tuned on, 50 left out (50-99)``: the classes behind a chosen value."""
+    from longtail.data.subset import format_classes
+
+    left = tuning["classes_left_out"]
+    return (f"{tuning['heldout_per_class']} per class, {len(tuning['classes_tuned_on'])} classes tuned on, "
+            f"{len(left)} left out" + (f" ({format_classes(left)})" if left else ""))
+
+
+def _has_param(rule: str | None) -> bool:
+    if rule is None:
+        return False
     from longtail.registry import POSTHOC
 
     return getattr(POSTHOC.get(rule), "param_name", None) is not None
@@ -327,6 +371,7 @@ class RowResult:
     skipped: str = ""
     failed: str = ""  # the error that stopped this row (the other rows still ran)
     chosen: dict[int, str] = field(default_factory=dict)  # seed -> chosen hyper-parameters (text)
+    heldout: dict[int, str] = field(default_factory=dict)  # seed -> the held-out split's classes (text)
 
 
 def _pct(results: dict[str, Any], metric: str) -> float | None:
@@ -410,10 +455,19 @@ def _evaluate_row(plan: Plan, planned: PlannedRow, result: RowResult,
         if row.fit_on:  # the other training set, with the user's overrides (data.n_max=...)
             extra["fit_on"] = plan.configs_dir / row.fit_on
             extra["fit_overrides"] = (*data_root_override(extra["fit_on"], plan.data_root), *plan.overrides)
-        post = posthoc_fn(run.run_dir, row.posthoc, None, _has_param(row.posthoc), **extra)
+        tau = [r for r in planned.tau_runs if r.seed == seed]
+        if tau:  # τ chosen on the held-out run's held-out split, applied to the full run
+            trained(tau[0])
+            extra["tau_from"] = tau[0].run_dir
+        elif _has_param(row.posthoc):
+            raise ConfigError(f"row {row.setting} {row.label} names no held-out run to choose "
+                              f"{row.posthoc}'s parameter on (tau_from)")
+        post = posthoc_fn(run.run_dir, row.posthoc, None, False, **extra)
         result.per_seed[seed] = {m: 100.0 * post[m] for m in row.metrics}
         if post.get("param") is not None:
             result.chosen[seed] = f"τ={post['param']:g}"
+        if post.get("tuning"):
+            result.heldout[seed] = heldout_text(post["tuning"])
 
 
 def tuned_row_plan(plan: Plan, planned: PlannedRow) -> Any:
@@ -451,7 +505,9 @@ def _evaluate_tuned_row(plan: Plan, planned: PlannedRow, result: RowResult,
     if outcome.failed:
         raise LongtailError("; ".join(outcome.failed))
     chosen = outcome.chosen_text()
+    classes = heldout_text(next(iter(outcome.classes.values())).to_dict())
     for seed, final in outcome.final.items():
+        result.heldout[seed] = classes
         if row.posthoc is None:
             result.per_seed[seed] = {m: _pct(final["results"], m) for m in row.metrics}
         else:
@@ -469,7 +525,9 @@ def _augmentation(config: Any, kind: str | None) -> str:
     if not data.augment:
         return "none"
     if kind == "stream":
-        return "random resized crop + flip" if data.flip else "random crop"
+        crop = {"resize-crop": "resize + random crop", "pad-crop": f"pad {data.pad} + crop"}.get(
+            getattr(data, "train_transform", "auto"), "random resized crop")
+        return f"{crop} + flip" if data.flip else crop
     if kind == "text":
         return "none"
     parts = []
@@ -567,6 +625,11 @@ def markdown_table(table: str, results: Sequence[RowResult], seeds: Sequence[int
             notes.append(f"FAILED: {res.failed}")
         if res.chosen:
             notes.append("chosen: " + "; ".join(f"seed {s}: {c}" for s, c in sorted(res.chosen.items())))
+        if res.heldout:
+            texts = sorted(set(res.heldout.values()))
+            notes.append("held-out split: " + ("; ".join(texts) if len(texts) > 1 else texts[0]))
+        if row.note and not res.skipped:
+            notes.append(row.note)
         cells.append(" ".join(notes).replace("|", "\\|"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

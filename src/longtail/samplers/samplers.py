@@ -81,7 +81,10 @@ class EffectiveNumberSampler(ClassProbabilitySampler):
     p_c = (n_c / E_c) / Σ_j (n_j / E_j), then one of its n_c examples uniformly, with replacement.
     β = 0 (E_c = 1) gives instance proportions p_c ∝ n_c; β → 1 (E_c → n_c) gives class-balanced
     sampling (the ``class-balanced`` sampler, RS). ``beta`` in [0, 1), default 0.9999 (Cui et al.);
-    on CIFAR-10 ρ = 100 that makes the largest class ≈ 1.27× as likely as the smallest.
+    on CIFAR-10 ρ = 100 that makes the largest class ≈ 1.27× as likely as the smallest. This is the
+    LDAM-DRW reference code's only re-sampler, ``ImbalancedDatasetSampler`` (its ``Resample`` rule:
+    per-example weights (1 − β)/(1 − β^{n_y}), β = 0.9999, ``torch.multinomial`` with replacement) —
+    not ∝ 1/n_y, which is the ``class-balanced`` sampler.
     """
 
     def __init__(self, labels: torch.Tensor, beta: Fraction = 0.9999, **kwargs: Any) -> None:
