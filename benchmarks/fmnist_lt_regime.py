@@ -112,7 +112,7 @@ def _done(run_dir: Path) -> bool:
     return (run_dir / "results.json").is_file()
 
 
-def format_plan(plan: RegimePlan) -> str:
+def format_plan(plan: RegimePlan, jobs: int = 1) -> str:
     """The dry-run text: every run (done or not), the post-hoc evaluations, and the budget."""
     lines = [f"Fashion-MNIST-LT regime benchmark: seeds {','.join(map(str, plan.seeds))}", ""]
     for order, method, run in plan.plain:
@@ -133,7 +133,8 @@ def format_plan(plan: RegimePlan) -> str:
                      "chosen γ's candidate")
     b = budget(plan)
     lines += ["", f"Budget: {b['runs']} training runs ({b['done']} done), {b['steps_left']:,} training steps left, "
-              f"~{b['seconds_left'] / 3600:.1f} h of CPU at {b['seconds_per_step']:.3f} s per step ({b['rate_from']})"]
+              f"~{b['seconds_left'] / 3600:.1f} h of one-thread runs at {b['seconds_per_step']:.3f} s per step "
+              f"({b['rate_from']}), ~{b['seconds_left'] / jobs / 3600:.1f} h of wall time with {jobs} at a time"]
     return "\n".join(lines)
 
 
@@ -482,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tune_root = Path(args.tune_root) if args.tune_root else runs_root.with_name(runs_root.name + "-tune")
         overrides = [f"data.root={args.data_root}"] if args.data_root else []
         plan = make_plan(runs_root, tune_root, seeds, overrides=overrides)
-        print(format_plan(plan))
+        print(format_plan(plan, args.jobs))
         if args.dry_run:
             return 0
         if not args.report_only:

@@ -274,3 +274,50 @@ def test_posthoc_tau_from_the_heldout_twin(tmp_path, monkeypatch):
     # cached: a second call does not reload the runs
     monkeypatch.setattr("longtail.inference.loading.load_trained_run", lambda *a, **k: pytest.fail("reloaded"))
     assert regime.posthoc_numbers(full, "nc-tau", held, cache) == json.loads(cache.read_text())
+
+
+def test_full_mode_trains_through_the_library_with_stand_ins(tmp_path):
+    """``train_all``: the plain runs and both CDT tunes go through ``longtail.tune`` (stand-in trainer,
+    features and classes); the γ whose held-out features are right is chosen, its finals are trained, and
+    the report reads them from tune.json."""
+    import torch
+
+    from longtail.tune import HeldoutClasses
+
+    trained = []
+
+    def ensure(run):
+        trained.append(run.run_dir.relative_to(tmp_path).as_posix())
+        if "candidates" in run.run_dir.parts:
+            write_candidate(run.run_dir, 0.5)
+        else:
+            write_run(run.run_dir, 0.6 + 0.01 * run.seed, (0.8, 0.6, 0.4), 1.0, 120.0)
+        return json.loads((run.run_dir / "results.json").read_text())
+
+    head = torch.nn.Linear(10, 10, bias=False)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(10))
+    labels = torch.arange(10)
+
+    def features(run_dir):
+        right = "gamma-0.2" in run_dir.parts  # only γ = 0.2's model classifies the held-out split
+        f = torch.eye(10) if right else torch.eye(10)[torch.zeros(10, dtype=torch.long)]
+        return type("F", (), {"heldout": (f, labels), "head": head, "train": (f, labels), "class_counts": [5] * 10})()
+
+    classes = HeldoutClasses(3, [{"class": c, "name": str(c), "count": 9} for c in range(10)], [])
+    plan = regime.make_plan(tmp_path / "runs", tmp_path / "tune", [0, 1])
+    failures = regime.train_all(plan, 1, log=lambda m: None, ensure=ensure, features_fn=features,
+                                classes_fn=lambda config: classes)
+    assert failures == []
+    finals = sorted({t for t in trained if "/final/" in t})  # run_tune asks a stand-in twice for a final
+    assert finals == [f"tune/cdt-{o}/final/gamma-0.2/seed-{s}" for o in ("natural", "reversed") for s in (0, 1)]
+    assert len([t for t in trained if "/candidates/" in t]) == 2 * 5 * 2
+    assert len([t for t in trained if t.startswith("runs/")]) == 7 * 2
+    doc = json.loads((tmp_path / "tune/cdt-reversed/tune.json").read_text())
+    assert doc["choice"]["point"] == {regime.GAMMA_KEY: 0.2}
+    path = regime.write_report(plan, tmp_path / "out", log=lambda m: None,
+                               posthoc_fn=lambda full, rule, held, cache: json.loads((full / "results.json").read_text()),
+                               cpu="x")
+    text = path.read_text()
+    assert f"| CDT | 60.50 ± {math.sqrt(0.5):.2f} |" in text
+    assert "| 0.2 | 100.00 ± 0.00 | 2/2 | **chosen** |" in text and "| 0 | 10.00 ± 0.00 | 2/2 |  |" in text
