@@ -235,7 +235,10 @@ def posthoc_numbers(full_dir: Path, rule: str, heldout_dir: Path, cache: Path) -
     """The full run evaluated on the test set with ``rule`` fitted on its training split, τ chosen on the
     held-out split of ``heldout_dir`` (``--tau-from``); cached in ``cache`` (reused while newer than both
     runs' results)."""
-    sources = [full_dir / "results.json", heldout_dir / "results.json"]
+    from longtail.registry import POSTHOC
+
+    has_param = getattr(POSTHOC.get(rule), "param_name", None) is not None  # NCM: no twin read
+    sources = [full_dir / "results.json"] + ([heldout_dir / "results.json"] if has_param else [])
     if cache.is_file() and all(cache.stat().st_mtime >= s.stat().st_mtime for s in sources):
         return json.loads(cache.read_text())
     import torch
@@ -243,10 +246,8 @@ def posthoc_numbers(full_dir: Path, rule: str, heldout_dir: Path, cache: Path) -
     from longtail.inference.decision import build_decision
     from longtail.inference.loading import load_trained_run
     from longtail.metrics import EvalAccumulator
-    from longtail.registry import POSTHOC
 
     run = load_trained_run(full_dir)
-    has_param = getattr(POSTHOC.get(rule), "param_name", None) is not None
     decision = build_decision(run, rule, tau_from=load_trained_run(heldout_dir) if has_param else None)
     features, logits, labels = run.outputs("test")
     accumulator = EvalAccumulator(len(run.class_counts))

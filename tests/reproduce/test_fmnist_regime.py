@@ -271,9 +271,13 @@ def test_posthoc_tau_from_the_heldout_twin(tmp_path, monkeypatch):
     counts = torch.tensor(run.class_counts, dtype=torch.float64)
     assert result["balanced_accuracy"] == pytest.approx(balanced(y, ((f.double() @ w.T + b) / counts**tau).argmax(1)))
     assert str(held) in result["param_source"] and cache.is_file()
+    ncm_cache = tmp_path / "cache" / "ncm.json"
+    ncm = regime.posthoc_numbers(full, "ncm", tmp_path / "no-twin", ncm_cache)  # NCM has no τ: no twin read
+    assert ncm["param"] is None and ncm["heldout_run"] is None
     # cached: a second call does not reload the runs
     monkeypatch.setattr("longtail.inference.loading.load_trained_run", lambda *a, **k: pytest.fail("reloaded"))
     assert regime.posthoc_numbers(full, "nc-tau", held, cache) == json.loads(cache.read_text())
+    assert regime.posthoc_numbers(full, "ncm", tmp_path / "no-twin", ncm_cache) == json.loads(ncm_cache.read_text())
 
 
 def test_full_mode_trains_through_the_library_with_stand_ins(tmp_path):
