@@ -271,6 +271,12 @@ def test_posthoc_tau_from_the_heldout_twin(tmp_path, monkeypatch):
     counts = torch.tensor(run.class_counts, dtype=torch.float64)
     assert result["balanced_accuracy"] == pytest.approx(balanced(y, ((f.double() @ w.T + b) / counts**tau).argmax(1)))
     assert str(held) in result["param_source"] and cache.is_file()
+    # the same choice and numbers as `longtail eval FULL --posthoc nc-tau --tau-from HELD` (which writes into FULL)
+    from longtail.posthoc.evaluate import evaluate_run
+
+    evaluated = evaluate_run(full, "nc-tau", tau_from=held)
+    assert evaluated["param"] == pytest.approx(result["param"])
+    assert evaluated["balanced_accuracy"] == pytest.approx(result["balanced_accuracy"])
     ncm_cache = tmp_path / "cache" / "ncm.json"
     ncm = regime.posthoc_numbers(full, "ncm", tmp_path / "no-twin", ncm_cache)  # NCM has no τ: no twin read
     assert ncm["param"] is None and ncm["heldout_run"] is None
