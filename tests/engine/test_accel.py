@@ -129,3 +129,28 @@ def test_compile_auto_counts_the_whole_run_so_a_resumed_run_decides_the_same(wri
     trainer.fit(config, run, resume=True)
     steps_per_epoch = -(-118 // 32)  # 118 training images in batches of 32, last one kept
     assert seen == [("auto", 3 * steps_per_epoch), ("auto", 3 * steps_per_epoch)]
+
+
+@pytest.mark.parametrize("env, capped", [
+    ({}, False),
+    ({"ATEN_CPU_CAPABILITY": "avx2"}, True),
+    ({"ATEN_CPU_CAPABILITY": "default"}, True),
+    ({"ATEN_CPU_CAPABILITY": "avx512"}, False),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, True),
+    ({"ONEDNN_MAX_CPU_ISA": "avx512_core"}, True),
+    ({"DNNL_MAX_CPU_ISA": "AVX512_CORE_VNNI"}, True),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, False),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, False),
+    ({"ONEDNN_MAX_CPU_ISA": "ALL"}, False),
+])
+def test_an_isa_cap_below_bf16_is_recognised(env, capped):
+    assert accel.isa_capped_below_bf16(env) is capped
+
+
+def test_precision_auto_is_fp32_when_an_avx2_machine_is_emulated(monkeypatch):
+    # ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 on a bf16 CPU stands for an AVX2-only machine:
+    # auto must resolve as it would there, whatever this CPU's flags say
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert Accel(device="cpu", precision="auto").resolved_precision == "fp32"
+    assert Accel(device="cpu", precision="bf16").resolved_precision == "bf16"  # an explicit choice is obeyed

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -77,12 +78,29 @@ def native_bf16(device: torch.device) -> bool:
         return bool(torch.cuda.is_bf16_supported())
     if device.type != "cpu":
         return False
+    if isa_capped_below_bf16():
+        return False
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             flags = next((line for line in cpuinfo if line.startswith("flags")), "")
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+# oneDNN ISAs below the first one with bf16 dot products (AVX512_CORE_BF16)
+_ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def isa_capped_below_bf16(env: dict[str, str] | None = None) -> bool:
+    """Whether the environment caps the kernels below native bf16 — ``ATEN_CPU_CAPABILITY=avx2`` (or
+    ``default``) for ATen's kernels, ``ONEDNN_MAX_CPU_ISA`` (``DNNL_MAX_CPU_ISA``) below AVX512_CORE_BF16
+    for oneDNN's — as when an AVX2-only machine is emulated on a newer one: bf16 there would be
+    converted in software, so ``precision: auto`` is fp32 as on the real machine."""
+    env = os.environ if env is None else env
+    capability = env.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    isa = (env.get("ONEDNN_MAX_CPU_ISA") or env.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    return capability in ("default", "avx2") or isa in _ONEDNN_ISAS_WITHOUT_BF16
 
 
 def resolve_device(name: str) -> torch.device:
