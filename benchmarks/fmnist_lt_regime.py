@@ -29,6 +29,22 @@ order, balanced accuracy, many / medium / few, the training accuracy at the last
 the last line of ``metrics.jsonl``) and the wall time per run (``results.json`` timing), mean ± sample std
 over seeds; each of the papers' orderings (ERM < LDAM < LDAM-DRW, ERM < CDT, ERM < ERM + N_c^τ) stated as
 held / not held with the gap in units of the pooled std; the CDT tune table (held-out score per γ); the CPU.
+
+Diagnostics (the issue's "``longtail analyze`` on the ERM and CDT runs next to it"): in the report step
+(after training and with ``--report-only``), per class order whose ERM run and CDT final run of the FIRST
+seed are finished, the library's analysis (:func:`longtail.analysis.collect.analyze_run` per run, then
+:func:`longtail.analysis.report.write_report`, the code behind ``longtail analyze ERM CDT``) of the two runs
+overlaid is written to ``OUT/analysis-<order>/`` (``report.html``, ``analysis.json``, PNGs). It is cached:
+skipped while ``analysis.json`` and ``report.html`` exist, ``analysis.json`` is newer than both runs'
+``results.json`` and names the same two run directories. The markdown gets one "Diagnostics (seed s, ERM vs
+CDT)" section per order read from that ``analysis.json`` — per class from head to tail with its training
+count: the classifier norm ‖w_c‖ and the feature deviation dis(c) (CDT paper §3.3, Fig. 2/3) of ERM and CDT,
+Spearman's ρ of each with N_c, a link to the report — and the .json the same numbers (``diagnostics``);
+a missing run gives a line naming it. Options: the ``longtail analyze`` defaults (R = 1000 sub-sampling
+rounds, t-SNE with 25 images per class; no probe and no along-epochs statistics since these runs save no
+snapshots): measured 26 s of wall time for two finished runs of this benchmark (ResNet-32, 1,236 training
+and 10,000 test images) with one thread on the AMD EPYC Zen 5 (2 cores, with the background runs going),
+of which ~3 s per run are the t-SNE — cheap next to a 58-min run, so nothing is cut.
 """
 
 from __future__ import annotations
@@ -59,6 +75,8 @@ GAMMAS = (0, 0.1, 0.2, 0.3, 0.4)
 HELDOUT_PER_CLASS = 3  # CDT appendix B.6, K = 3 as for CIFAR
 RUN_OVERRIDES = ("runtime.num_threads=1", "runtime.progress=none")
 METRICS = ("balanced_accuracy", "many", "medium", "few")
+ANALYSIS_ROUNDS = 1000  # feature-deviation sub-sampling rounds R (the `longtail analyze` default)
+ANALYSIS_NAMES = ("ERM", "CDT")  # run labels in OUT/analysis-<order>/ (plots, analysis.json), in this order
 COLUMNS = {"balanced_accuracy": "balanced acc.", "many": "many", "medium": "medium", "few": "few",
            "train_acc": "train acc. (last epoch)", "minutes": "wall min / run"}
 
@@ -326,6 +344,129 @@ def collect(plan: RegimePlan, out: Path, log: Callable[[str], None] = print,
 
 
 # ---------------------------------------------------------------------------------------------------
+# Diagnostics: `longtail analyze` of ERM vs CDT (first seed), cached in OUT/analysis-<order>
+# ---------------------------------------------------------------------------------------------------
+
+
+def analysis_runs(plan: RegimePlan, order: str, chosen: float | None) -> tuple[dict[str, Path | None], list[str]]:
+    """The first seed's ERM run and CDT final run of ``order`` (None when the tune has no choice yet) and
+    what keeps them from being analysed (empty when both are finished)."""
+    from longtail.tune import point_tag
+
+    seed = plan.seeds[0]
+    erm = plan.runs_root / order / "erm" / f"seed-{seed}"
+    cdt = None if chosen is None else plan.tune_dir(order) / "final" / point_tag([GAMMA_KEY], [chosen]) / f"seed-{seed}"
+    missing = [] if _done(erm) else [f"the ERM run {erm} is not finished"]
+    if cdt is None:
+        missing.append(f"the CDT γ tune in {plan.tune_dir(order)} has not chosen γ yet, so there is no CDT final run")
+    elif not _done(cdt):
+        missing.append(f"the CDT final run {cdt} is not finished")
+    return {"erm": erm, "cdt": cdt}, missing
+
+
+def analysis_fresh(out_dir: Path, run_dirs: Sequence[Path]) -> bool:
+    """True when ``out_dir`` holds a finished analysis (``analysis.json`` and ``report.html``) of exactly
+    ``run_dirs``, in order, written after each run's ``results.json``."""
+    path = out_dir / "analysis.json"
+    if not path.is_file() or not (out_dir / "report.html").is_file():
+        return False
+    if any(path.stat().st_mtime < (d / "results.json").stat().st_mtime for d in run_dirs):
+        return False
+    try:
+        runs = json.loads(path.read_text())["runs"]
+    except (ValueError, KeyError):
+        return False
+    return [Path(r.get("run_dir") or "").resolve() for r in runs] == [Path(d).resolve() for d in run_dirs]
+
+
+def analyze_pair(run_dirs: Sequence[Path], names: Sequence[str], out_dir: Path, data_root: str | None = None,
+                 log: Callable[[str], None] = print) -> Path:
+    """``longtail analyze RUN... --name NAME... --out OUT_DIR`` with its defaults (see the module docstring),
+    in this process; returns ``report.html``."""
+    from longtail.analysis.collect import analyze_run
+    from longtail.analysis.report import write_report as write_analysis
+
+    analyses = [analyze_run(d, name=name, rounds=ANALYSIS_ROUNDS, data_root=data_root, log=log)
+                for d, name in zip(run_dirs, names)]
+    return write_analysis(analyses, out_dir)
+
+
+def diagnostics(plan: RegimePlan, out: Path, tunes: dict[str, Any], log: Callable[[str], None] = print,
+                analysis_fn: Callable[..., Path] = analyze_pair, data_root: str | None = None) -> dict[str, Any]:
+    """Per class order: ERM vs CDT of the first seed analysed into ``OUT/analysis-<order>`` (cached, see
+    :func:`analysis_fresh`) and the per-class numbers read back from its ``analysis.json``; or what is
+    missing."""
+    from longtail.analysis.report import spearman
+    from longtail.errors import LongtailError
+
+    result: dict[str, Any] = {}
+    for order in ORDERS:
+        chosen = tunes[order]["chosen"]
+        runs, missing = analysis_runs(plan, order, chosen)
+        out_dir = out / f"analysis-{order}"
+        entry: dict[str, Any] = {"seed": plan.seeds[0], "gamma": chosen,
+                                 "runs": {k: None if v is None else str(v) for k, v in runs.items()},
+                                 "missing": missing, "error": None, "report": None, "analysis": None, "classes": []}
+        result[order] = entry
+        if missing:
+            continue
+        run_dirs = [runs["erm"], runs["cdt"]]
+        if analysis_fresh(out_dir, run_dirs):
+            log(f"diagnostics {order}: {out_dir / 'analysis.json'} is up to date (cached)")
+        else:
+            log(f"diagnostics {order}: analysing {run_dirs[0]} and {run_dirs[1]} into {out_dir}")
+            try:
+                analysis_fn(run_dirs, ANALYSIS_NAMES, out_dir, data_root=data_root, log=log)
+            except LongtailError as error:
+                entry["error"] = str(error)
+                log(f"FAILED diagnostics {order}: {error}")
+                continue
+        erm, cdt = json.loads((out_dir / "analysis.json").read_text())["runs"]
+        counts = erm["class_counts"]
+        head_to_tail = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
+        entry.update({
+            "report": f"{out_dir.name}/report.html", "analysis": f"{out_dir.name}/analysis.json",
+            "deviation_K": erm["deviation_K"], "deviation_rounds": erm["deviation_rounds"],
+            "classes": [{"class": c, "name": erm["class_names"][c], "train_count": counts[c],
+                         "norm": {"erm": erm["classifier_norms"][c], "cdt": cdt["classifier_norms"][c]},
+                         "feature_deviation": {"erm": erm["feature_deviation"][c], "cdt": cdt["feature_deviation"][c]}}
+                        for c in head_to_tail],
+            "spearman": {stat: {"erm": spearman(counts, erm[key]), "cdt": spearman(cdt["class_counts"], cdt[key])}
+                         for stat, key in (("norm", "classifier_norms"), ("feature_deviation", "feature_deviation"))},
+        })
+    return result
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def diagnostics_markdown(order: str, entry: dict[str, Any]) -> list[str]:
+    """The "Diagnostics (seed s, ERM vs CDT)" section of one class order."""
+    gamma = "" if entry["gamma"] is None else f" (γ = {entry['gamma']:g})"
+    lines = [f"## Diagnostics (seed {entry['seed']}, ERM vs CDT{gamma}), {order}", ""]
+    if entry["missing"]:
+        return lines + [f"Not analysed: {'; '.join(entry['missing'])}.", ""]
+    if entry["error"]:
+        return lines + [f"Not analysed: `longtail analyze` failed: {entry['error']}", ""]
+    rho = entry["spearman"]
+    lines += [f"`longtail analyze` of {entry['runs']['erm']} (ERM) and {entry['runs']['cdt']} (CDT) overlaid: "
+              f"[report]({entry['report']}) (plots, decision values, t-SNE, calibration; numbers in "
+              f"`{entry['analysis']}`). ‖w_c‖ = L2 norm of class c's classifier row (CDT Fig. 3c: ERM's grows with "
+              f"N_c). dis(c) = distance between the mean of K = {entry['deviation_K']} sub-sampled training features "
+              f"and the mean of the test features of class c (ℓ2-normalised, mean over R = {entry['deviation_rounds']} "
+              "draws): how far a class's test features lie from where training put them (CDT Fig. 2/3d: larger for "
+              "tail classes, whose few training images are over-fitted).", "",
+              "| class | N_c (train) | ‖w_c‖ ERM | ‖w_c‖ CDT | dis(c) ERM | dis(c) CDT |", "|---|---|---|---|---|---|"]
+    for row in entry["classes"]:
+        lines.append(f"| {row['name']} | {row['train_count']} | {_num(row['norm']['erm'])} | {_num(row['norm']['cdt'])} "
+                     f"| {_num(row['feature_deviation']['erm'])} | {_num(row['feature_deviation']['cdt'])} |")
+    lines += ["", f"Spearman ρ with N_c: ‖w_c‖ ERM {_num(rho['norm']['erm'], 2)}, CDT {_num(rho['norm']['cdt'], 2)}; "
+              f"dis(c) ERM {_num(rho['feature_deviation']['erm'], 2)}, CDT {_num(rho['feature_deviation']['cdt'], 2)}.", ""]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
 # Orderings and the report
 # ---------------------------------------------------------------------------------------------------
 
@@ -419,14 +560,18 @@ def markdown(collected: dict[str, Any], seeds: Sequence[int], command: str, cpu:
                                                        f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}"))
             lines.append(f"| {row['gamma']:g} | {cell} | {row['seeds']}/{n} | {'**chosen**' if row['chosen'] else ''} |")
         lines.append("")
+    for order, entry in (collected.get("diagnostics") or {}).items():
+        lines += diagnostics_markdown(order, entry)
     if collected["missing"]:
         lines += ["## Not finished / missing", "", *(f"- {m}" for m in collected["missing"]), ""]
     return "\n".join(lines)
 
 
 def write_report(plan: RegimePlan, out: Path, command: str = "", log: Callable[[str], None] = print,
-                 posthoc_fn: Callable[..., dict[str, Any]] = posthoc_numbers, cpu: str | None = None) -> Path:
+                 posthoc_fn: Callable[..., dict[str, Any]] = posthoc_numbers, cpu: str | None = None,
+                 analysis_fn: Callable[..., Path] = analyze_pair, data_root: str | None = None) -> Path:
     collected = collect(plan, out, log, posthoc_fn)
+    collected["diagnostics"] = diagnostics(plan, out, collected["tunes"], log, analysis_fn, data_root)
     cpu = cpu_model() if cpu is None else cpu
     out.mkdir(parents=True, exist_ok=True)
     (out / "fmnist-lt-regime.md").write_text(markdown(collected, plan.seeds, command, cpu))
@@ -491,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for failure in train_all(plan, args.jobs):
                 print(f"FAILED {failure}")
         command = "python benchmarks/fmnist_lt_regime.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_report(plan, Path(args.out) if args.out else runs_root, command.strip())
+        write_report(plan, Path(args.out) if args.out else runs_root, command.strip(), data_root=args.data_root)
     except LongtailError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

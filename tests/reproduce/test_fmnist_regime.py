@@ -331,3 +331,144 @@ def test_full_mode_trains_through_the_library_with_stand_ins(tmp_path):
     text = path.read_text()
     assert f"| CDT | 60.50 ± {math.sqrt(0.5):.2f} |" in text
     assert "| 0.2 | 100.00 ± 0.00 | 2/2 | **chosen** |" in text and "| 0 | 10.00 ± 0.00 | 2/2 |  |" in text
+
+
+def _md_section(text: str, title: str) -> str:
+    return text.split(title)[1].split("\n## ")[0]
+
+
+def test_diagnostics_section_from_the_analysis_cached(tmp_path, monkeypatch):
+    """ERM vs CDT of the first seed analysed by the library into OUT/analysis-<order> (tiny trained runs):
+    the markdown's per-class numbers (head → tail, with N_c) are analysis.json's, the .json holds them too;
+    a second report reuses the analysis, a newer results.json re-runs it; an order without a CDT final
+    says which run is missing."""
+    import os
+
+    import torch
+
+    import longtail.analysis.collect as collect_module
+    from longtail.analysis.report import spearman
+    from longtail.config import load_config
+    from longtail.data.profiles import longtail_counts
+    from longtail.engine.trainer import fit
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    root = learnable_idx_set(tmp_path / "fmnist", per_class=24, test_per_class=4)
+    tiny = [f"data.root={root}", "data.n_max=12", "data.imbalance_ratio=4", "train.epochs=2", "data.augment=false",
+            "optim.warmup_epochs=0", "optim.milestones=[]", "optim.batch_size=32", "runtime.num_threads=1",
+            "runtime.progress=none", "eval.many_threshold=10", "eval.few_threshold=5"]
+    configs = REPO / "configs" / "fashion-mnist-lt-500"
+    runs, tune = tmp_path / "runs", tmp_path / "tune"
+    erm_dir = runs / "reversed/erm/seed-0"
+    cdt_dir = tune / "cdt-reversed/final/gamma-0.2/seed-0"
+    fit(load_config(configs / "erm.yaml", tiny), erm_dir)
+    fit(load_config(configs / "cdt.yaml", [*tiny, "loss.params.gamma=0.2"]), cdt_dir)
+    (tune / "cdt-reversed/tune.json").write_text(json.dumps(
+        {"candidates": [{"point": {regime.GAMMA_KEY: 0.2}, "mean": 0.5, "std": None, "per_seed": [0.5],
+                         "chosen": True}], "choice": {"point": {regime.GAMMA_KEY: 0.2}}}))
+    write_run(runs / "natural/erm/seed-0", 0.8, (0.9, 0.8, 0.7), 1.0, 60.0)  # natural: no tune, no CDT final
+    plan = regime.make_plan(runs, tune, [0, 1])
+    calls = []
+    real_analyze_run = collect_module.analyze_run
+
+    def counting(run_dir, **kwargs):
+        calls.append((Path(run_dir), kwargs["name"], kwargs["rounds"]))
+        return real_analyze_run(run_dir, **kwargs)
+
+    monkeypatch.setattr(collect_module, "analyze_run", counting)
+    out = tmp_path / "out"
+
+    def report():
+        regime.write_report(plan, out, "cmd", log=lambda m: None, cpu="x",
+                            posthoc_fn=lambda full, rule, held, cache: json.loads((full / "results.json").read_text()))
+        return (out / "fmnist-lt-regime.md").read_text(), json.loads((out / "fmnist-lt-regime.json").read_text())
+
+    text, doc = report()
+    assert calls == [(erm_dir, "ERM", regime.ANALYSIS_ROUNDS), (cdt_dir, "CDT", regime.ANALYSIS_ROUNDS)]
+    analysis_dir = out / "analysis-reversed"
+    assert (analysis_dir / "report.html").is_file() and (analysis_dir / "classifier_norms.png").is_file()
+    erm, cdt = json.loads((analysis_dir / "analysis.json").read_text())["runs"]
+    assert [erm["name"], cdt["name"]] == ["ERM", "CDT"]
+    counts = erm["class_counts"]
+    # exp profile N_max 12, ρ 4, reversed order: T-shirt/top (class 0) the smallest
+    assert sorted(counts, reverse=True) == longtail_counts(10, 12, 4, "exp", 0.5) and counts[0] == min(counts)
+    section = _md_section(text, "## Diagnostics (seed 0, ERM vs CDT (γ = 0.2)), reversed")
+    assert "[report](analysis-reversed/report.html)" in section
+    assert f"K = {min(counts)} sub-sampled" in section and "R = 1000 draws" in section
+    table = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+             if line.startswith("| ") and not line.startswith("| class")]
+    head_to_tail = sorted(range(10), key=lambda c: (-counts[c], c))
+    assert [row[0] for row in table] == [erm["class_names"][c] for c in head_to_tail]
+    assert [int(row[1]) for row in table] == sorted(counts, reverse=True)
+    for row, c in zip(table, head_to_tail):
+        assert row[2:] == [f"{erm['classifier_norms'][c]:.3f}", f"{cdt['classifier_norms'][c]:.3f}",
+                           f"{erm['feature_deviation'][c]:.3f}", f"{cdt['feature_deviation'][c]:.3f}"]
+    rho = spearman(counts, erm["classifier_norms"])
+    assert f"‖w_c‖ ERM {rho:.2f}, CDT {spearman(counts, cdt['classifier_norms']):.2f}" in section
+    entry = doc["diagnostics"]["reversed"]
+    assert entry["runs"] == {"erm": str(erm_dir), "cdt": str(cdt_dir)} and entry["gamma"] == 0.2
+    assert [r["class"] for r in entry["classes"]] == head_to_tail
+    assert [r["norm"]["cdt"] for r in entry["classes"]] == [cdt["classifier_norms"][c] for c in head_to_tail]
+    assert [r["feature_deviation"]["erm"] for r in entry["classes"]] == \
+        [erm["feature_deviation"][c] for c in head_to_tail]
+    assert entry["spearman"]["norm"]["erm"] == rho
+    # the CDT norms are not the ERM norms: two different runs were read
+    assert [r["norm"]["erm"] for r in entry["classes"]] != [r["norm"]["cdt"] for r in entry["classes"]]
+    natural = _md_section(text, "## Diagnostics (seed 0, ERM vs CDT), natural")
+    assert "Not analysed: the CDT γ tune in" in natural and "has not chosen γ yet" in natural
+    assert doc["diagnostics"]["natural"]["classes"] == [] and not (out / "analysis-natural").exists()
+
+    # cached: the second report does not analyse again and reads the same numbers
+    stamp = (analysis_dir / "analysis.json").stat().st_mtime_ns
+    calls.clear()
+    text2, doc2 = report()
+    assert calls == [] and (analysis_dir / "analysis.json").stat().st_mtime_ns == stamp
+    assert _md_section(text2, "## Diagnostics (seed 0, ERM vs CDT (γ = 0.2)), reversed") == section
+    # a run finished (again) after the analysis, or another run in its place: analysed again
+    analysed = []
+
+    def recording(run_dirs, names, out_dir, data_root=None, log=print):
+        analysed.append(list(run_dirs))
+        return out_dir / "report.html"
+
+    tunes = {"reversed": {"chosen": 0.2}, "natural": {"chosen": None}}
+    regime.diagnostics(plan, out, tunes, log=lambda m: None, analysis_fn=recording)
+    assert analysed == []
+    later = (analysis_dir / "analysis.json").stat().st_mtime + 10
+    os.utime(cdt_dir / "results.json", (later, later))
+    regime.diagnostics(plan, out, tunes, log=lambda m: None, analysis_fn=recording)
+    assert analysed == [[erm_dir, cdt_dir]]
+    os.utime(cdt_dir / "results.json", (later - 20, later - 20))
+    other = tune / "cdt-reversed/final/gamma-0.1/seed-0"
+    write_run(other, 0.7, (0.9, 0.7, 0.5), 1.0, 60.0)
+    os.utime(other / "results.json", (later - 20, later - 20))
+    regime.diagnostics(plan, out, {**tunes, "reversed": {"chosen": 0.1}}, log=lambda m: None, analysis_fn=recording)
+    assert analysed[1:] == [[erm_dir, other]]
+
+
+def test_diagnostics_name_the_missing_run(tmp_path):
+    """No analysis without both runs of the first seed: the chosen γ's final run or the ERM run missing is
+    named; an analysis that fails is reported, not raised."""
+    from longtail.errors import LongtailError
+
+    runs, tune = tmp_path / "runs", tmp_path / "tune"
+    write_run(runs / "reversed/erm/seed-1", 0.7, (0.9, 0.7, 0.5), 1.0, 60.0)  # seed 1 is not the first seed
+    write_run(runs / "natural/erm/seed-0", 0.7, (0.9, 0.7, 0.5), 1.0, 60.0)
+    write_run(tune / "cdt-natural/final/gamma-0.1/seed-0", 0.7, (0.9, 0.7, 0.5), 1.0, 60.0)
+    plan = regime.make_plan(runs, tune, [0, 1])
+    tunes = {"reversed": {"chosen": 0.3}, "natural": {"chosen": 0.1}}
+
+    def failing(run_dirs, names, out_dir, data_root=None, log=print):
+        raise LongtailError("data.root /nowhere does not exist; pass --data-root")
+
+    result = regime.diagnostics(plan, tmp_path / "out", tunes, log=lambda m: None, analysis_fn=failing)
+    assert result["reversed"]["missing"] == [
+        f"the ERM run {runs / 'reversed/erm/seed-0'} is not finished",
+        f"the CDT final run {tune / 'cdt-reversed/final/gamma-0.3/seed-0'} is not finished"]
+    assert result["natural"]["missing"] == [] and "pass --data-root" in result["natural"]["error"]
+    lines = "\n".join(regime.diagnostics_markdown("reversed", result["reversed"]))
+    assert lines.startswith("## Diagnostics (seed 0, ERM vs CDT (γ = 0.3)), reversed")
+    assert f"Not analysed: the ERM run {runs / 'reversed/erm/seed-0'} is not finished; the CDT final run" in lines
+    assert "`longtail analyze` failed: data.root /nowhere" in "\n".join(
+        regime.diagnostics_markdown("natural", result["natural"]))
