@@ -74,10 +74,11 @@ class TrainedRun:
         return self._outputs[split]
 
 
-def load_trained_run(run_dir: str | Path, device: str = "cpu", *, with_test: bool | None = None,
+def load_trained_run(run_dir: str | Path, device: str | None = "cpu", *, with_test: bool | None = None,
                      batch_size: int = 128) -> TrainedRun:
-    """``Run.load_trained(run_dir)`` in fp32 on ``device`` (the subset fingerprint checked there);
-    ``with_test=False`` does not load the test split (a held-out run that only chooses)."""
+    """``Run.load_trained(run_dir)`` in fp32 on ``device`` (None: the run's ``runtime.device``; the subset
+    fingerprint checked there); ``with_test=False`` does not load the test split (a held-out run that only
+    chooses)."""
     from longtail.engine.run import Run
 
     return TrainedRun(Run.load_trained(run_dir, device=device, precision="fp32", with_test=with_test), batch_size)

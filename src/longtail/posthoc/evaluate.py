@@ -4,6 +4,7 @@ and the post-hoc rows of ``longtail reproduce`` (reloads through ``Run.load_trai
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,15 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     Write and return the result (``path`` = the file). A chosen parameter comes with ``tuning``: the split,
     its run, the grid's scores and the classes tuned on / left out (:func:`~longtail.inference.decision.choose_param`).
 
-    The run is evaluated in its own precision (as ``results.json``); ``tau_from`` is loaded as by
-    ``predict`` (fp32, without its test split), so the three commands choose the same τ and T from it."""
+    Everything the decision is built from (τ, T, the rule's fitted state) is computed in fp32, as ``predict``
+    and ``export`` compute it, so the three commands make the same choices; ``tau_from`` is loaded without
+    its test split. Only the test split is scored in the run's own precision (as ``results.json``)."""
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
+    from longtail.engine.evaluate import extract
     from longtail.engine.run import Run
     from longtail.inference.decision import DecisionOptions, build_decision, check_sources, load_tau_from
-    from longtail.inference.loading import TrainedRun
+    from longtail.inference.loading import load_trained_run
     from longtail.metrics import EvalAccumulator
     from longtail.posthoc.temperature import calibration_fields
     from longtail.tracking import write_json
@@ -51,7 +54,7 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
         )
     check_sources(options, config, run.root, None if tau_from is None else Run(tau_from).config(), tau_from)
     fit_cfg = None if fit_on is None else fit_config(config, fit_on, fit_overrides)  # before any data is read
-    trained = TrainedRun(Run.load_trained(run.root), batch_size)
+    trained = load_trained_run(run.root, config.runtime.device, batch_size=batch_size)  # fp32, as predict's
     class_counts = trained.class_counts
     out: dict[str, Any] = {"checkpoint": trained.checkpoint.name, "epoch": trained.epoch, "posthoc": posthoc}
     fit = None
@@ -70,7 +73,8 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
             out["tuning"] = meta["tuning"]
     if tau_from is not None:
         out["tau_from"] = meta["tau_from"]
-    test_features, test_logits, test_labels = trained.outputs("test")
+    test_accel = dataclasses.replace(trained.accel, precision=config.runtime.precision)  # as results.json
+    test_features, test_logits, test_labels = extract(trained.model, trained.split("test"), test_accel, batch_size)
     scores = decision.rule_scores(test_features, test_logits)  # T changes no argmax: accuracy before T
     counts = EvalAccumulator(len(class_counts))
     with torch.no_grad():
