@@ -273,19 +273,13 @@ def test_export_errors(runs, tmp_path, capsys):
         np.testing.assert_allclose(onnx_out, script_out.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def _without_test_files(runs, run, dest):
+def _without_test_files(runs, run, dest, repoint):
     """A copy of ``run`` whose data.root holds the training files only: loading its test split would fail."""
-    import yaml
-
     root = dest.parent / f"{dest.name}-train-only"
     root.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
         shutil.copy(runs["root"] / name, root / name)
-    shutil.copytree(run, dest)
-    config = yaml.safe_load((dest / "config.yaml").read_text())
-    config["data"]["root"] = str(root)
-    (dest / "config.yaml").write_text(yaml.safe_dump(config))
-    return dest
+    return repoint(run, root, dest)
 
 
 def _three_commands(run, flags, tmp_path, tag):
@@ -331,14 +325,14 @@ def _logit_adjust_choice(model, data, grid):
     return tau, list(table.values()), nll
 
 
-def test_eval_predict_export_choose_the_same_tau_and_t_on_the_heldout_run(runs, tmp_path, monkeypatch):
+def test_eval_predict_export_choose_the_same_tau_and_t_on_the_heldout_run(runs, tmp_path, monkeypatch, repoint):
     """`eval`/`predict`/`export FULL --posthoc logit-adjust --tau-from HELDOUT_RUN --temperature heldout`: the
     same τ and T, both chosen on HELDOUT_RUN's held-out split with its model (written out here in float64),
     and HELDOUT_RUN's test split is never loaded (its data root has no test files) nor read."""
     from longtail.engine.run import Run, TrainedRun
     from longtail.errors import DataError
 
-    held = _without_test_files(runs, runs["heldout"], tmp_path / "held")
+    held = _without_test_files(runs, runs["heldout"], tmp_path / "held", repoint)
     with pytest.raises(DataError):  # the copy cannot load a test split
         Run.load_trained(held, with_test=True)
     requested = []
