@@ -274,7 +274,8 @@ def posthoc_numbers(full_dir: Path, rule: str, heldout_dir: Path, cache: Path) -
     report = accumulator.report(run.class_counts, run.config.eval.many_threshold, run.config.eval.few_threshold)
     meta = decision.metadata
     result = {"balanced_accuracy": report["balanced_accuracy"], "groups": report["groups"], "top1": report["top1"],
-              "param": meta.get("param"), "param_source": meta.get("param_source"), "tuning": meta.get("tuning"),
+              "param": meta.get("param"), "param_source": meta.get("param_source"),
+              "tuning": (meta.get("tuning") or {}).get("table"),
               "full_run": str(full_dir), "heldout_run": str(heldout_dir) if has_param else None}
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result, indent=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
@@ -62,3 +63,19 @@ def write_config(tiny_root, tmp_path):
         return path
 
     return write
+
+
+def repoint_run(run: Path, root: Path, dest: Path) -> Path:
+    """A copy of run directory ``run`` at ``dest`` whose config reads its data from ``root``."""
+    shutil.copytree(run, dest)
+    config = yaml.safe_load((dest / "config.yaml").read_text())
+    config["data"]["root"] = str(root)
+    (dest / "config.yaml").write_text(yaml.safe_dump(config))
+    return dest
+
+
+@pytest.fixture
+def repoint():
+    """``repoint(run, root, dest) -> dest``: :func:`repoint_run` (the same training files elsewhere, another
+    test set, or none)."""
+    return repoint_run

@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 import torch
-import yaml
 
 from longtail.cli import main
 from longtail.config import load_config
@@ -40,15 +39,7 @@ def _other_root(tiny_root, tmp_path):
     return root
 
 
-def _repoint(run, root, dest):
-    shutil.copytree(run, dest)
-    config = yaml.safe_load((dest / "config.yaml").read_text())
-    config["data"]["root"] = str(root)
-    (dest / "config.yaml").write_text(yaml.safe_dump(config))
-    return dest
-
-
-def test_eval_calibration_and_temperature_from_heldout_only(ldam_run, tiny_root, tmp_path, capsys):
+def test_eval_calibration_and_temperature_from_heldout_only(ldam_run, tiny_root, tmp_path, capsys, repoint):
     assert main(["eval", str(ldam_run), "--posthoc", "tau-norm", "--param", "0.5", "--temperature", "heldout"]) == 0
     printed = capsys.readouterr().out
     assert "calibration: ECE" in printed and "T = " in printed
@@ -57,7 +48,7 @@ def test_eval_calibration_and_temperature_from_heldout_only(ldam_run, tiny_root,
     assert out["temperature"]["source"] == "fitted on the held-out split" and out["temperature"]["num_examples"] == 20
 
     # the same run with a different test set: T (from the held-out split) is unchanged, test numbers move
-    other = _repoint(ldam_run, _other_root(tiny_root, tmp_path), tmp_path / "run-other-test")
+    other = repoint(ldam_run, _other_root(tiny_root, tmp_path), tmp_path / "run-other-test")
     assert main(["eval", str(other), "--posthoc", "tau-norm", "--param", "0.5", "--temperature", "heldout"]) == 0
     moved = json.loads((other / "eval-tau-norm.json").read_text())
     assert moved["temperature"]["value"] == t

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -270,3 +271,142 @@ def test_export_errors(runs, tmp_path, capsys):
         with torch.no_grad():
             script_out = torch.jit.load(str(tmp_path / "m.pt"))(x)
         np.testing.assert_allclose(onnx_out, script_out.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _without_test_files(runs, run, dest, repoint):
+    """A copy of ``run`` whose data.root holds the training files only: loading its test split would fail."""
+    root = dest.parent / f"{dest.name}-train-only"
+    root.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        shutil.copy(runs["root"] / name, root / name)
+    return repoint(run, root, dest)
+
+
+def _three_commands(run, flags, tmp_path, tag):
+    """τ, T and their sources as `eval`, `predict` and `export` report them for ``run`` with ``flags``."""
+    assert main(["eval", str(run), *flags]) == 0
+    evaluated = json.loads((run / "eval-logit-adjust.json").read_text())
+    out = tmp_path / f"{tag}.jsonl"
+    assert main(["predict", str(run), "split:test", "--out", str(out), "--progress", "none", *flags]) == 0
+    meta = json.loads(out.read_text().splitlines()[0])["meta"]
+    assert main(["export", str(run), "--out", str(tmp_path / f"{tag}.pt"), *flags]) == 0
+    side = json.loads((tmp_path / f"{tag}.json").read_text())
+    return [
+        {"param": evaluated["param"], "T": evaluated["temperature"]["value"], "t_run": evaluated["temperature"]["run"],
+         "table": evaluated["tuning"]["table"], "param_source": evaluated["param_source"]},
+        {"param": meta["param"], "T": meta["temperature"]["value"], "t_run": meta["temperature"]["run"],
+         "table": meta["tuning"]["table"], "param_source": meta["param_source"]},
+        {"param": side["decision"]["param"], "T": side["temperature"], "t_run": side["decision"]["temperature"]["run"],
+         "table": side["decision"]["tuning"]["table"], "param_source": side["decision"]["param_source"]},
+    ]  # fmt: skip
+
+
+def _logit_adjust_choice(model, data, grid):
+    """τ of logit adjustment and T, written out in float64 on ``data``'s held-out split with ``model``:
+    τ = argmax over the grid of the mean per-class accuracy of argmax_c z_c − τ log π_c (ties: closest to 0,
+    then smaller); T = argmin NLL of softmax((z − τ log π) / T), checked as a local minimum by the caller."""
+    _, zh = _outputs(model, data.heldout.images)
+    yh = data.heldout.labels
+    prior = torch.tensor(data.class_counts, dtype=torch.float64)
+    log_prior = torch.log(prior / prior.sum())
+
+    def balanced(pred):
+        present = yh.unique()
+        return sum(float((pred[yh == c] == c).double().mean()) for c in present) / len(present)
+
+    table = {tau: balanced((zh.double() - tau * log_prior).argmax(1)) for tau in grid}
+    best = max(table.values())
+    tau = min((t for t, v in table.items() if abs(v - best) <= 1e-12), key=lambda t: (abs(t), t))
+    scores = zh.double() - tau * log_prior
+
+    def nll(temp):
+        return float(-torch.log_softmax(scores / temp, 1)[torch.arange(len(yh)), yh].mean())
+
+    return tau, list(table.values()), nll
+
+
+def test_eval_predict_export_choose_the_same_tau_and_t_on_the_heldout_run(runs, tmp_path, monkeypatch, repoint):
+    """`eval`/`predict`/`export FULL --posthoc logit-adjust --tau-from HELDOUT_RUN --temperature heldout`: the
+    same τ and T, both chosen on HELDOUT_RUN's held-out split with its model (written out here in float64),
+    and HELDOUT_RUN's test split is never loaded (its data root has no test files) nor read."""
+    from longtail.engine.run import Run, TrainedRun
+    from longtail.errors import DataError
+
+    held = _without_test_files(runs, runs["heldout"], tmp_path / "held", repoint)
+    with pytest.raises(DataError):  # the copy cannot load a test split
+        Run.load_trained(held, with_test=True)
+    requested = []
+    original = TrainedRun.outputs
+
+    def spy(self, split, batch_size=None):
+        requested.append((self.run.root.name, split if isinstance(split, str) else "other"))
+        return original(self, split, batch_size)
+
+    monkeypatch.setattr(TrainedRun, "outputs", spy)
+    grid = [0.0, 0.5, 1.0, 1.5]
+    flags = ["--posthoc", "logit-adjust", "--tau-from", str(held), "--temperature", "heldout",
+             "--grid", ",".join(map(str, grid))]  # fmt: skip
+    reported = _three_commands(runs["full"], flags, tmp_path, "full")
+    assert reported[0] == reported[1] == reported[2]  # exactly: one builder, HELDOUT_RUN in fp32 for all three
+    assert ("held", "test") not in requested and ("held", "heldout") in requested
+    assert all(r["t_run"] == str(held) and str(held) in r["param_source"] for r in reported)
+
+    tau, table, nll = _logit_adjust_choice(_model(runs["heldout"]), _data(runs, 2), grid)
+    assert len(set(table)) > 1  # the held-out score depends on τ: the choice is exercised
+    assert reported[0]["param"] == tau
+    assert [row["balanced_accuracy"] for row in reported[0]["table"]] == pytest.approx(table)
+    t = reported[0]["T"]
+    assert all(nll(t) <= nll(t * f) + 1e-9 for f in (0.95, 0.99, 1.01, 1.05))
+
+
+def test_tau_from_chooses_t_on_heldout_run_even_when_run_has_its_own(runs, tmp_path):
+    """RUN with a held-out split of its own and `--tau-from HELDOUT_RUN`: τ and T both come from HELDOUT_RUN
+    (one split chooses everything), in the three commands; without `--tau-from`, T is RUN's own."""
+    held3 = tmp_path / "held3"
+    fit(load_config(runs["base"] / "c.yaml", ["train.epochs=2", "model.head=normed-linear", "loss.name=ldam",
+                                              "data.heldout_per_class=3"]), held3)  # fmt: skip
+    run = tmp_path / "run"
+    shutil.copytree(runs["heldout"], run)
+    grid = [0.0, 0.5, 1.0]
+    flags = ["--posthoc", "logit-adjust", "--grid", "0,0.5,1", "--temperature", "heldout"]
+    reported = _three_commands(run, [*flags, "--tau-from", str(held3)], tmp_path, "tau-from")
+    assert reported[0] == reported[1] == reported[2]
+    assert reported[0]["t_run"] == str(held3)
+    tau, _, nll = _logit_adjust_choice(_model(held3), _data(runs, 3), grid)
+    assert reported[0]["param"] == tau
+    assert all(nll(reported[0]["T"]) <= nll(reported[0]["T"] * f) + 1e-9 for f in (0.95, 0.99, 1.01, 1.05))
+    own = _three_commands(run, [*flags, "--tune", "heldout"], tmp_path, "own")
+    assert {r["t_run"] for r in own} == {str(run)} and own[0] == own[1] == own[2]
+    assert own[0]["T"] != reported[0]["T"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--tau-from", "HELD"], "chooses nothing"),
+        (["--posthoc", "ncm", "--tau-from", "HELD"], "has no parameter"),
+        (["--posthoc", "ncm", "--tune", "heldout"], "has no parameter"),
+        (["--posthoc", "nc-tau", "--param", "1", "--grid", "0,1"], "--grid is searched only with"),
+        (["--grid", "0,1"], "need a rule"),
+        (["--posthoc", "nc-tau", "--grid", "0,x", "--tune", "heldout"], "comma-separated numbers"),
+        (["--posthoc", "nc-tau", "--tau-from", "FULL"], "has no held-out split"),
+        (["--temperature", "heldout"], "no held-out split to fit T on"),
+        (["--posthoc", "nc-tau", "--tune", "heldout"], "has no held-out split"),
+        (["--temperature", "0"], "--temperature '0'"),
+        (["--posthoc", "nc-tau", "--rule-param", "x"], "KEY=VALUE"),
+    ],
+)
+def test_bad_decision_flags_are_one_line_errors_in_all_three_commands(runs, tmp_path, capsys, flags, message):
+    """The same one-line ConfigError from eval, predict and export (one parser, one check), nothing written."""
+    flags = [{"HELD": str(runs["heldout"]), "FULL": str(runs["full"])}.get(f, f) for f in flags]
+    full = runs["full"]
+    before = sorted(p.name for p in full.iterdir())
+    errors = []
+    for argv in (["eval", str(full)], ["predict", str(full), "split:test", "--out", str(tmp_path / "p.jsonl")],
+                 ["export", str(full), "--out", str(tmp_path / "m.pt")]):  # fmt: skip
+        assert main([*argv, *flags]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+        errors.append(err)
+    assert errors[0] == errors[1] == errors[2]
+    assert sorted(p.name for p in full.iterdir()) == before and list(tmp_path.iterdir()) == []

@@ -20,7 +20,11 @@ network trained on a balanced set on the long-tailed set, and the reverse. The r
 
 Every result carries ``calibration`` (ECE with 15 bins, NLL, Brier; overall and per shot group; SPEC
 §10) of softmax(scores). ``--temperature heldout`` divides the final scores (after the rule) by one T
-fitted by NLL on the run's held-out split — never on the test set; ``--temperature T`` gives it.
+fitted by NLL on a held-out split — HELDOUT_RUN's with ``--tau-from`` (its model, the rule with the chosen τ
+fitted on its training split: everything chosen on held-out data comes from that one split), else the
+run's own — never on the test set; ``--temperature T`` gives it. The decision flags and their meaning are
+those of ``longtail predict`` and ``export`` (:mod:`longtail.commands._decision`,
+:func:`longtail.inference.decision.build_decision`).
 Then ``calibration`` is that of scores / T, ``calibration_before_temperature`` that of the scores,
 and ``temperature`` says which T and where it came from. Accuracy does not change with T.
 """
@@ -32,6 +36,8 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from longtail.commands._decision import add_decision_arguments
+
     parser = subparsers.add_parser(
         "eval",
         help="re-evaluate a trained run, optionally with a post-hoc rule",
@@ -39,46 +45,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "optionally with a post-hoc decision rule (tau-norm, nc-tau, ncm, logit-adjust, crt, lws).",
     )
     parser.add_argument("run", metavar="DIR", help="run directory written by `longtail train`")
-    parser.add_argument("--posthoc", metavar="NAME", help="post-hoc rule (`longtail list posthoc`)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--param", type=float, help="the rule's parameter (e.g. tau); default: the rule's default")
-    group.add_argument("--tune", choices=["heldout"], help="grid-search the parameter on the run's own held-out split")
-    group.add_argument("--tau-from", metavar="HELDOUT_RUN",
-                       help="grid-search the parameter on the held-out split of HELDOUT_RUN (the same config trained "
-                       "with data.heldout_per_class=K) and apply it to DIR (CDT appendix B.6)")
-    parser.add_argument("--grid", help="comma-separated values for --tune / --tau-from (default: the rule's grid)")
-    parser.add_argument("--rule-param", action="append", default=[], metavar="KEY=VALUE",
-                        help="another parameter of the rule, e.g. sampler=instance for crt (repeatable)")
+    add_decision_arguments(parser)
     parser.add_argument("--fit-on", metavar="CONFIG",
                         help="fit the rule on the training split of this config's data section (CDT Table 5)")
-    parser.add_argument("--temperature", metavar="heldout|T",
-                        help="temperature scaling, applied last: 'heldout' fits T by NLL on the run's held-out split "
-                        "(never the test set), a number sets it")
     parser.add_argument("--batch-size", type=int, default=128,
                         help="feature extraction batch size (default 128, the fastest measured on CPU)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from longtail.errors import ConfigError
+    from longtail.commands._decision import decision_options, tuning_line
 
-    if args.posthoc is None and (args.param is not None or args.tune or args.grid or args.tau_from):
-        raise ConfigError("--param/--tune/--tau-from/--grid need a rule: add --posthoc NAME (see `longtail list posthoc`)")
-    grid = None
-    if args.grid:
-        try:
-            grid = [float(v) for v in args.grid.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"--grid {args.grid!r} must be comma-separated numbers, e.g. 0,0.5,1") from None
-    if args.posthoc is None and (args.rule_param or args.fit_on):
-        raise ConfigError("--rule-param/--fit-on need a rule: add --posthoc NAME (see `longtail list posthoc`)")
+    options = decision_options(args)
     from longtail.posthoc.evaluate import evaluate_run
 
-    rule_params = parse_rule_params(args.rule_param)
-    temperature = parse_temperature(args.temperature)
-    result = evaluate_run(Path(args.run), args.posthoc, args.param, args.tune, grid, args.batch_size,
-                          rule_params=rule_params, fit_on=Path(args.fit_on) if args.fit_on else None,
-                          temperature=temperature, tau_from=Path(args.tau_from) if args.tau_from else None)
+    result = evaluate_run(Path(args.run), options.posthoc, options.param, options.tune, options.grid, args.batch_size,
+                          rule_params=options.rule_params, fit_on=Path(args.fit_on) if args.fit_on else None,
+                          temperature=options.temperature, tau_from=Path(args.tau_from) if args.tau_from else None)
     name = args.posthoc or "plain"
     rule = f" with {name}" + (f" ({result['param_name']}={result['param']})" if result.get("param") is not None else "")
     groups = ", ".join(f"{g} {_pct(v['accuracy'])}" for g, v in result["groups"].items())
@@ -91,21 +74,6 @@ def run(args: argparse.Namespace) -> int:
     print(calibration_line(result))
     print(f"wrote {result['path']}")
     return 0
-
-
-def parse_temperature(value: str | None) -> str | float | None:
-    """``--temperature``: None, ``"heldout"`` or a number > 0."""
-    from longtail.errors import ConfigError
-
-    if value is None or value == "heldout":
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise ConfigError(f"--temperature {value!r}: give 'heldout' (fit T on the held-out split) or a number > 0")
-    return number
 
 
 def calibration_line(result: dict) -> str:
@@ -122,30 +90,6 @@ def calibration_line(result: dict) -> str:
         before = result["calibration_before_temperature"]["overall"]
         line += f"; T = {temp['value']:.4g} ({temp['source']}), ECE before T {ece(before)}"
     return line
-
-
-def parse_rule_params(items: list[str]) -> dict:
-    """``["sampler=instance", "epochs=20"]`` → ``{"sampler": "instance", "epochs": 20}`` (YAML values)."""
-    from longtail.config import parse_value
-    from longtail.errors import ConfigError
-
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--rule-param {item!r}: write KEY=VALUE, e.g. --rule-param sampler=instance")
-        params[key.strip()] = parse_value(value.strip())
-    return params
-
-
-def tuning_line(tuning: dict, param_name: str) -> str:
-    """Where the parameter was chosen: the held-out split's run, its size, the classes tuned on and left out."""
-    from longtail.data.subset import format_classes
-
-    left = tuning["classes_left_out"]
-    text = (f"{param_name} chosen on the held-out split of {tuning['run']} ({tuning['heldout_per_class']} per class, "
-            f"{tuning['size']} images): {len(tuning['classes_tuned_on'])} classes tuned on, {len(left)} left out")
-    return text + (f" (too small to hold out {tuning['heldout_per_class']}: {format_classes(left)})" if left else "")
 
 
 def _pct(value: float | None) -> str:

@@ -1,9 +1,10 @@
 """``longtail export RUN --out FILE [--format torchscript|onnx]``: one self-contained model file.
 
 The file takes a normalised image batch and returns the post-hoc-adjusted logits divided by the
-temperature (the decision flags are those of ``longtail predict``); a JSON sidecar (``FILE`` with the
-suffix ``.json``) holds the class names, mean/std, image size and how the decision was made. ONNX
-needs the ``onnx`` package, which longtail does not depend on.
+temperature (the decision flags are those of ``longtail predict`` and ``eval``:
+:mod:`longtail.commands._decision`); a JSON sidecar (``FILE`` with the suffix ``.json``) holds the class
+names, mean/std, image size and how the decision was made. ONNX needs the ``onnx`` package, which
+longtail does not depend on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from longtail.commands.predict import add_decision_arguments
+    from longtail.commands._decision import add_decision_arguments
 
     parser = subparsers.add_parser(
         "export",
@@ -30,12 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from longtail.commands.predict import decision_from_args
+    from longtail.commands._decision import decision_options
+    from longtail.inference.decision import build_decision
     from longtail.inference.export import export_model
     from longtail.inference.loading import load_trained_run
 
+    options = decision_options(args)  # bad flags refused before the run is loaded
     trained = load_trained_run(args.run, "cpu")
-    decision = decision_from_args(args, trained)
+    decision = build_decision(trained, **options.kwargs())
     model_path, sidecar = export_model(trained, decision, args.out, args.format)
     print(f"wrote {model_path} ({args.format}, T = {decision.temperature:.4g}) and {sidecar}")
     return 0

@@ -6,7 +6,9 @@ INPUT: an image file, a folder (every image below it), a list file of ``relative
 it) or ``.jsonl`` (metadata on the first line). The decision: the model's logits, or a post-hoc rule
 (``--posthoc``) with its parameter given (``--param``), tuned on the run's held-out split (``--tune
 heldout``) or chosen on another run's held-out split (``--tau-from HELDOUT_RUN``), then temperature
-scaling last (``--temperature heldout|T``). Unreadable images are reported on stderr, listed in the
+scaling last (``--temperature heldout|T``: T fitted on HELDOUT_RUN's held-out split with ``--tau-from``, else
+on RUN's own). The decision flags are those of ``longtail eval`` and ``export``
+(:mod:`longtail.commands._decision`). Unreadable images are reported on stderr, listed in the
 metadata and skipped.
 
 Exit status: 0 when every input was predicted; 3 when some (or all) images could not be read and were
@@ -20,24 +22,9 @@ import argparse
 EXIT_SKIPPED = 3
 
 
-def add_decision_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--posthoc (--param | --tune heldout | --tau-from RUN) [--rule-param] [--grid] [--temperature]``."""
-    parser.add_argument("--posthoc", metavar="RULE", help="post-hoc rule (`longtail list posthoc`)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--param", type=float, help="the rule's parameter (e.g. tau); default: the rule's default")
-    group.add_argument("--tune", choices=["heldout"], help="choose the parameter on the run's held-out split")
-    group.add_argument("--tau-from", metavar="HELDOUT_RUN",
-                       help="choose the parameter (and T with --temperature heldout) on the held-out split of "
-                       "HELDOUT_RUN (a run trained with data.heldout_per_class=K), apply it to RUN")
-    parser.add_argument("--grid", help="comma-separated values for --tune / --tau-from (default: the rule's grid)")
-    parser.add_argument("--rule-param", action="append", default=[], metavar="KEY=VALUE",
-                        help="another parameter of the rule, e.g. sampler=instance for crt (repeatable)")
-    parser.add_argument("--temperature", metavar="heldout|T",
-                        help="temperature scaling, applied last: 'heldout' fits T by NLL on the held-out split "
-                        "(RUN's own, or HELDOUT_RUN's with --tau-from; never the test set), a number sets it")
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from longtail.commands._decision import add_decision_arguments
+
     parser = subparsers.add_parser(
         "predict",
         help="predict images, a folder, a list file or a split with a trained run",
@@ -58,29 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def decision_from_args(args: argparse.Namespace, run_obj):  # noqa: ANN001, ANN201
-    """The run's :class:`~longtail.inference.decision.Decision` from the parsed decision flags."""
-    from longtail.commands.eval import parse_rule_params, parse_temperature
-    from longtail.errors import ConfigError
-    from longtail.inference.decision import build_decision, load_tau_from
-
-    grid = None
-    if args.grid:
-        try:
-            grid = [float(v) for v in args.grid.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"--grid {args.grid!r} must be comma-separated numbers, e.g. 0,0.5,1") from None
-    tau_from = load_tau_from(args.tau_from, args.device)
-    return build_decision(run_obj, args.posthoc, args.param, args.tune, tau_from, parse_temperature(args.temperature),
-                          parse_rule_params(args.rule_param), grid)  # fmt: skip
-
-
 def run(args: argparse.Namespace) -> int:
+    from longtail.commands._decision import decision_options, tuning_line
+    from longtail.inference.decision import build_decision
     from longtail.inference.loading import load_trained_run
     from longtail.inference.predict import predict
 
+    options = decision_options(args)  # bad flags refused before the run is loaded
     trained = load_trained_run(args.run, args.device)
-    decision = decision_from_args(args, trained)
+    decision = build_decision(trained, **options.kwargs())  # HELDOUT_RUN loaded on --device, without its test split
     progress = None if args.progress == "auto" else args.progress == "bar"
     result = predict(trained, decision, args.input, args.out, top=args.top_k, batch_size=args.batch_size,
                      root=args.root, progress=progress)  # fmt: skip
@@ -91,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if meta.get("temperature"):
         rule += f", T = {meta['temperature']['value']:.4g} ({meta['temperature']['source']})"
     print(f"{args.run}: {result.written} predictions with {rule}")
+    if meta.get("tuning"):
+        print(tuning_line(meta["tuning"], meta["param_name"]))
     if result.labelled:
         print(f"top-1 accuracy on the {result.labelled} labelled inputs: {100 * result.correct / result.labelled:.2f}%")
     print(f"wrote {result.out}" + (f" and {result.meta_path}" if result.meta_path else ""))

@@ -20,6 +20,7 @@ class TrainedRun:
     """A run's last checkpoint with its data and model (eval mode, fp32), ready to use."""
 
     base: Any  # longtail.engine.run.TrainedRun
+    batch_size: int = 128  # of the split outputs below
     _outputs: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> Any:  # config, data, model, accel, checkpoint, epoch, class_counts
@@ -65,15 +66,19 @@ class TrainedRun:
     def std(self) -> list[float]:
         return [float(v) for v in self.info.std]
 
-    def outputs(self, split: str, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(features, logits, labels)`` of ``"train"``, ``"heldout"`` or ``"test"`` (computed once)."""
+    def outputs(self, split: str, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, logits, labels)`` of ``"train"``, ``"heldout"`` or ``"test"`` (computed once, in batches of
+        ``batch_size``, default :attr:`batch_size`)."""
         if split not in self._outputs:
-            self._outputs[split] = self.base.outputs(split, batch_size)
+            self._outputs[split] = self.base.outputs(split, batch_size or self.batch_size)
         return self._outputs[split]
 
 
-def load_trained_run(run_dir: str | Path, device: str = "cpu") -> TrainedRun:
-    """``Run.load_trained(run_dir)`` in fp32 on ``device`` (the subset fingerprint checked there)."""
+def load_trained_run(run_dir: str | Path, device: str | None = "cpu", *, with_test: bool | None = None,
+                     batch_size: int = 128) -> TrainedRun:
+    """``Run.load_trained(run_dir)`` in fp32 on ``device`` (None: the run's ``runtime.device``; the subset
+    fingerprint checked there); ``with_test=False`` does not load the test split (a held-out run that only
+    chooses)."""
     from longtail.engine.run import Run
 
-    return TrainedRun(Run.load_trained(run_dir, device=device, precision="fp32"))
+    return TrainedRun(Run.load_trained(run_dir, device=device, precision="fp32", with_test=with_test), batch_size)

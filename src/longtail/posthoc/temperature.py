@@ -101,24 +101,18 @@ def apply_temperature(scores: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def calibration_fields(scores: torch.Tensor, labels: torch.Tensor, class_counts: list[int], eval_config: Any,
-                       temperature: str | float | None, held: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
+                       temperature: dict[str, Any] | None) -> dict[str, Any]:
     """``eval-<rule>.json``'s ``calibration`` of softmax(scores / T) on the test split; with a temperature
-    also ``calibration_before_temperature`` and ``temperature`` (T fitted on ``held`` = (held-out scores,
-    labels) for ``"heldout"``: the test split is only scored, never fitted on)."""
+    (``{"value": T, "source": ...}``, as :func:`longtail.inference.decision.build_decision` records it: fitted
+    on a held-out split or given — the test split is only scored, never fitted on) also
+    ``calibration_before_temperature`` and ``temperature``."""
     from longtail.metrics.calibration import calibration_report
 
     many, few = eval_config.many_threshold, eval_config.few_threshold
     if temperature is None:
         return {"calibration": calibration_report(scores, labels, class_counts, many, few)}
-    if temperature == "heldout":
-        if held is None:
-            raise DataError("temperature='heldout' needs the held-out split's scores and labels")
-        fitted = fit_temperature(*held)
-        info: dict[str, Any] = {**fitted.to_dict(), "source": "fitted on the held-out split"}
-    else:
-        info = {"value": float(temperature), "source": "given"}
     return {
-        "calibration": calibration_report(apply_temperature(scores, info["value"]), labels, class_counts, many, few),
+        "calibration": calibration_report(apply_temperature(scores, temperature["value"]), labels, class_counts, many, few),
         "calibration_before_temperature": calibration_report(scores, labels, class_counts, many, few),
-        "temperature": info,
+        "temperature": dict(temperature),
     }
