@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, then train ERM, LDAM-DRW and CDT on long-tailed
-# Fashion-MNIST (rho=100) and print their balanced and few-shot accuracy side by side.
-#   bash demo.sh                 # everything (about 10 minutes of training on 2 idle CPU cores, plus set-up)
+# Fashion-MNIST (rho=100, N_max=2000, reversed class order: configs/demo/) and print their balanced and
+# many/medium/few-shot accuracy side by side.
+#   bash demo.sh                 # everything: minutes of training on 2 CPU cores (README, "Two commands"), plus set-up
 #   DEMO_EPOCHS=2 bash demo.sh   # a quick smoke run of the same pipeline
 # Re-running continues where it stopped: finished runs are kept, interrupted ones resume exactly.
 set -euo pipefail
@@ -32,7 +33,7 @@ for method in erm ldam-drw cdt; do
         "$LONGTAIL" train --resume "$dir"
     else
         echo "demo: training $method -> $dir"
-        "$LONGTAIL" train "configs/fashion-mnist-lt/$method.yaml" "${overrides[@]}" --out "$dir" --overwrite
+        "$LONGTAIL" train "configs/demo/$method.yaml" "${overrides[@]}" --out "$dir" --overwrite
     fi
 done
 "$LONGTAIL" compare "$OUT/erm" "$OUT/ldam-drw" "$OUT/cdt"

@@ -1,9 +1,10 @@
 """Do packed runs give what solo runs give? The same seeds trained one after another and as one packed model.
 
-    python benchmarks/packing_seeds.py [CONFIG] [key=value ...] [--seeds 0,1,2] [--out DIR] [--json FILE]
+    python benchmarks/packing_seeds.py [key=value ...] [--config CONFIG] [--seeds 0,1,2] [--out DIR] [--json FILE]
 
 Trains CONFIG (default: the papers'-regime ERM of ``configs/fashion-mnist-lt-500`` shortened to 40 epochs,
-400 steps per run, its schedule scaled: warm-up 1, lr decays at epochs 32 and 36) for every seed twice
+400 steps per run, its schedule scaled: warm-up 1, lr decays at epochs 32 and 36; the key=value
+overrides are applied after that shortening) for every seed twice
 with ``longtail train --seeds``: ``--pack 1`` (``OUT/solo/seed-<s>``) and ``--pack K`` with K = the number
 of seeds (``OUT/packed/seed-<s>``, one batched model, :mod:`longtail.engine.packed`). Finished runs are
 reused, killed ones resumed. Prints, per metric, each seed's solo and packed value, the two means ± sample
@@ -96,14 +97,16 @@ def _cpu() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", nargs="?", default=str(DEFAULT_CONFIG))
-    parser.add_argument("overrides", nargs="*", help="key=value (default: the 40-epoch shortening above)")
+    parser.add_argument("overrides", nargs="*", help="key=value, after the default 40-epoch shortening")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config to train (default: %(default)s)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default="runs/packing-seeds")
     parser.add_argument("--json", help="write the comparison here")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    overrides = args.overrides or (DEFAULT_OVERRIDES if args.config == str(DEFAULT_CONFIG) else [])
+    if any("=" not in o for o in args.overrides):
+        parser.error("overrides are key=value; give the config with --config")
+    overrides = (DEFAULT_OVERRIDES if args.config == str(DEFAULT_CONFIG) else []) + args.overrides
     out = Path(args.out)
     seconds = {"solo": train(args.config, overrides, seeds, 1, out / "solo"),
                "packed": train(args.config, overrides, seeds, len(seeds), out / "packed")}

@@ -154,3 +154,39 @@ def test_precision_auto_is_fp32_when_an_avx2_machine_is_emulated(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert Accel(device="cpu", precision="auto").resolved_precision == "fp32"
     assert Accel(device="cpu", precision="bf16").resolved_precision == "bf16"  # an explicit choice is obeyed
+
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return " avx512f" in next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not accel.compiler_available(CPU)[0], reason="torch.compile needs a C++ compiler on CPU")
+@pytest.mark.skipif(not _has_avx512(), reason="the heap corruption this guards against needs inductor's AVX-512 code")
+def test_compiled_normed_head_trains_in_fp32():
+    # torch 2.13.0 + AVX-512 (Zen 5): compiling ResNet-32 + the normed-linear head (LDAM) in fp32,
+    # channels-last, batch 128 crashed the process (glibc malloc assertion / SIGSEGV) until the head was
+    # kept out of the graph (models/heads.py). Run in a child so that a crash fails this test only.
+    script = textwrap.dedent("""
+        import torch
+        from longtail.engine.accel import Accel, maybe_compile, prepare_model
+        from longtail.models.resnet_cifar import resnet32
+        torch.manual_seed(0)
+        model = resnet32(num_classes=10, in_channels=1, head="normed-linear")
+        accel = Accel(device="cpu", channels_last=True, precision="fp32", compile=True)
+        model = prepare_model(model, accel)
+        step = maybe_compile(model, accel)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            x = torch.randn(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+            _, logits = step(x)
+            loss = torch.nn.functional.cross_entropy(30 * logits, torch.randint(0, 10, (128,)))
+            opt.zero_grad(); loss.backward(); opt.step()
+        print("ok", bool(torch.isfinite(loss)))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", "True"]

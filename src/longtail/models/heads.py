@@ -105,6 +105,13 @@ class NormedLinearHead(nn.Module):
         """The class weight vectors as rows, [C, D] (row c is w_c, unnormalised)."""
         return self.weight.t()
 
+    # Kept out of torch.compile's graph: with torch 2.13.0 on an AVX-512 CPU (AMD EPYC Zen 5), a
+    # compiled fp32 channels-last ResNet-32 at batch 128 whose graph includes this head corrupts the
+    # heap (glibc "malloc assertion failure" or SIGSEGV within the first steps; bf16, ERM's linear head,
+    # contiguous NCHW, fewer blocks, smaller batches or inductor capped at AVX2 do not). The head is two
+    # normalisations and a [B, 64] × [64, C] product: running it eagerly costs nothing measurable.
+    # Regression test: tests/engine/test_accel.py::test_compiled_normed_head_trains_in_fp32.
+    @torch.compiler.disable
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=features.device.type, enabled=False):
             return F.normalize(features.float(), dim=1) @ F.normalize(self.weight.float(), dim=0)
