@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 ALL_CONFIGS = sorted(CONFIGS.rglob("*.yaml"))
 RUNNABLE = [p for p in ALL_CONFIGS if not p.name.startswith("_")]
-MINE = [p for p in RUNNABLE if p.relative_to(CONFIGS).parts[0] not in ("fashion-mnist-lt", "fashion-mnist-lt-500")]
+MINE = [p for p in RUNNABLE if p.relative_to(CONFIGS).parts[0] not in ("demo", "fashion-mnist-lt", "fashion-mnist-lt-500")]
 TINY_PER_CLASS = 24  # examples per class in the tiny CIFAR / Tiny-ImageNet files
 REAL_N_MAX = {"cifar10": 5000, "cifar100": 500, "tiny-imagenet": 500}
 
