@@ -12,7 +12,8 @@ Layout (every file is small: it names a ``base:`` and sets only what differs)::
     configs/<family>/<setting>/<method>.yaml    the method: loss, head, re-balancing schedule
     configs/<family>/<setting>/<method>-heldout.yaml
                                                 the same run with K examples per class held out
-                                                (post-hoc rules are tuned on them, CDT app. B.6)
+                                                (post-hoc rules are tuned on them, CDT app. B.6) and
+                                                ``eval.test: false`` (it never reads the test set)
     configs/<family>/<setting>/<method>.<variant>.yaml
                                                 a variant: ``paper`` (LDAM s=10, inverse-frequency
                                                 DRW weights) or ``300ep`` (step runs, 300 epochs)
@@ -549,8 +550,10 @@ def files() -> dict[Path, str]:
                 "appendix B.6): the run whose held-out split chooses tau (and tuned training values) for the\n"
                 f"rows of {name}.yaml; the chosen value is applied to {name}.yaml's run, trained on the full set\n"
                 "(`longtail eval FULL_RUN --posthoc RULE --tau-from THIS_RUN`). Classes with <= K examples\n"
-                "keep all their images for training and are left out of the held-out split (named in the results).",
-                {"base": f"{name}.yaml", "data": {"heldout_per_class": k}},
+                "keep all their images for training and are left out of the held-out split (named in the results).\n"
+                "eval.test: false — this run never reads the test set: it only chooses, so it evaluates on its\n"
+                "held-out split (results.json `heldout`, no test metrics); the numbers reported are the full run's.",
+                {"base": f"{name}.yaml", "data": {"heldout_per_class": k}, "eval": {"test": False}},
             )
         for name in step300:
             body: dict[str, Any] = {"train": {"epochs": 300}, "optim": {"milestones": [240, 270]}}
