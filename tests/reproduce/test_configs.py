@@ -68,6 +68,24 @@ def test_there_are_configs_for_both_papers():
     assert len(MINE) > 250
 
 
+def test_heldout_configs_never_read_the_test_set():
+    """Every generated ``-heldout`` config (and its variants) trains with K per class held out and
+    ``eval.test: false``: the run only chooses τ / tuned values, so its test split is never loaded; the
+    generated header says so."""
+    heldout = [p for p in MINE if "-heldout" in p.name]
+    assert len(heldout) > 50
+    for path in heldout:
+        config = load_config(path)
+        assert config.eval.test is False and config.data.heldout_per_class > 0, _rel(path)
+    written = {rel: text for rel, text in MAKE_CONFIGS.files().items() if rel.name.endswith("-heldout.yaml")}
+    assert len(written) == sum(1 for p in heldout if p.name.endswith("-heldout.yaml"))
+    for rel, text in written.items():
+        assert "\neval:\n  test: false\n" in text, rel
+        assert "never reads the test set" in " ".join(line.lstrip("# ") for line in text.splitlines()), rel
+    # the plain (full-set) configs keep the test evaluation
+    assert all(load_config(p).eval.test for p in MINE if "-heldout" not in p.name)
+
+
 @pytest.mark.parametrize("path", ALL_CONFIGS, ids=_rel)
 def test_config_loads_and_names_registered_components(path: Path):
     config = load_config(path)

@@ -86,7 +86,9 @@ def test_post_hoc_rows_evaluate_the_full_run_with_tau_from_the_held_out_run():
                 assert row.tau_from == row.config.replace(".yaml", "-heldout.yaml"), row
                 held, full = load_config(CONFIGS / row.tau_from), load_config(CONFIGS / row.config)
                 assert held.data.heldout_per_class > 0
+                assert held.eval.test is False and full.eval.test is True, row  # the held-out run never reads test
                 held.data.heldout_per_class = 0
+                held.eval.test = True
                 assert held.to_dict() == full.to_dict(), row  # the same recipe, K per class held out
             else:
                 assert row.tau_from is None, row
