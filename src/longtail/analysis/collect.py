@@ -225,12 +225,15 @@ def analyze_run(
     snapshot at or before the first lr decay, LDAM Fig. 6's linear probe on a balanced set
     (``run["pre_annealing_probe"]``, :mod:`longtail.analysis.probes`).
     """
-    from longtail.engine.run import Run
+    from longtail.engine.run import Run, no_test_split
 
     say = log or (lambda _msg: None)
     trained = Run.load_trained(run_dir, device=device, precision="fp32", data_root=data_root)
     run_path, config, model = trained.run.root, trained.config, trained.model
     say(f"{run_path}: {trained.checkpoint.name}, data {config.data.name}, model {config.model.name} ({config.model.head} head)")
+    if trained.data.data.test is None and not config.eval.test:
+        raise LongtailError(no_test_split(run_path, f"analyse the run trained on the full set (its twin without "
+                                                    f"-heldout), or train {run_path} with eval.test=true"))
     if trained.data.data.test is None or len(trained.data.data.test) == 0:
         raise LongtailError(f"data set {config.data.name!r} has no test split to analyse")
 

@@ -1,4 +1,5 @@
-"""``longtail compare DIR [DIR ...]``: finished runs side by side (balanced, many/medium/few-shot)."""
+"""``longtail compare DIR [DIR ...]``: finished runs side by side (balanced, many/medium/few-shot); a run
+without test metrics (``eval.test=false``) shows "—", and at least one run must have them."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from longtail.engine.summary import format_comparison, load_headline
+    from longtail.engine.summary import NO_TEST, format_comparison, load_headline
 
     rows = {Path(name).name or name: load_headline(Path(name)) for name in args.runs}
+    text = format_comparison(rows)  # refuses when no run has test metrics (all eval.test=false)
     if args.json:
-        print(json.dumps({k: {"mean": m, "std": s} for k, (m, s, _) in rows.items()}, indent=2))
+        print(json.dumps({k: {"mean": m, "std": s} if m is not None else {"mean": None, "std": None, "note": NO_TEST}
+                          for k, (m, s, _) in rows.items()}, indent=2))
         return 0
-    print(format_comparison(rows))
+    print(text)
     return 0

@@ -17,6 +17,17 @@ from longtail.errors import DataError, LongtailError
 _SNAPSHOT = re.compile(r"^epoch-(\d+)\.pt$")
 
 
+def no_test_split(run_dir: str | Path, fix: str = "") -> str:
+    """The one-line error for a test-set use of a run trained with ``eval.test=false`` (a ``-heldout`` run
+    or a ``longtail tune`` candidate: only its held-out split is ever read). ``fix``: what to do instead
+    (default: evaluate the run trained on the full set, with this run's choice)."""
+    return (f"{run_dir} was trained with eval.test=false (a -heldout run or a `longtail tune` candidate): it never "
+            "reads the test set, it only chooses on its held-out split; "
+            + (fix or f"apply its choice to the run trained on the full set (`longtail eval FULL_RUN --posthoc RULE "
+                      f"--tau-from {run_dir}`; for a tune candidate the run under OUT/final/), or train it with "
+                      "eval.test=true"))
+
+
 class Run:
     """The files of the run directory ``root`` (see ``docs/ARCHITECTURE.md``, "Run directory")."""
 
@@ -128,6 +139,8 @@ class TrainedRun:
     def split(self, name: str) -> Any:
         """The ``"train"`` (un-augmented), ``"heldout"`` or ``"test"`` split as ``EvalData``."""
         splits = {"train": self.data.train_eval, "heldout": self.data.heldout, "test": self.data.test}
+        if name == "test" and splits[name] is None and not self.config.eval.test:
+            raise LongtailError(no_test_split(self.run.root))
         if splits[name] is None:
             raise LongtailError(
                 f"run {self.run.root} has no {name} split; retrain with data.heldout_per_class=K "

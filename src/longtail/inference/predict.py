@@ -94,12 +94,14 @@ def read_list_file(path: Path, classes: list[str], root: str | Path | None = Non
 
 
 def file_transform(run: Any) -> Any:
-    """The per-image evaluation transform of the run's test split (``EvalData``): ``pad-crop`` runs
+    """The per-image evaluation transform of the run's splits (``EvalData``): ``pad-crop`` runs
     (tensor sets, small images) take the image at S×S (shorter side to S, centre crop when it has
     another size), the others resize the shorter side to S·256/224 and take the centre S×S."""
     from longtail.data.loaders import StreamTransform
 
-    mode = "pad-crop" if getattr(run.data.test, "transform", "pad-crop") == "pad-crop" else "random-resized-crop"
+    # every EvalData of the run has the same transform; train_eval always exists (a run trained with
+    # eval.test=false has no test split loaded)
+    mode = "pad-crop" if getattr(run.data.train_eval, "transform", "pad-crop") == "pad-crop" else "random-resized-crop"
     return StreamTransform(run.image_size, train=False, mean=run.mean, std=run.std, mode=mode, channels=run.channels)
 
 
@@ -142,11 +144,21 @@ def image_batches(
             yield kept, normalise(torch.from_numpy(np.stack(arrays)), run.mean, run.std)
 
 
-def split_batches(run: Any, name: str, batch_size: int) -> Iterator[tuple[list[Item], torch.Tensor]]:
-    """``(items, x)`` of the run's own split, through the engine's evaluation loader."""
+def split_source(run: Any, name: str) -> Any:
+    """The run's own split ``name`` (``EvalData``); a one-line ``ConfigError`` when the run has none."""
     source = {"test": run.data.test, "heldout": run.data.heldout, "train": run.data.train_eval}[name]
+    if source is None and name == "test" and not run.config.eval.test:
+        from longtail.engine.run import no_test_split
+
+        raise ConfigError(no_test_split(run.run_dir, "give split:heldout, split:train or image files as INPUT"))
     if source is None or len(source) == 0:
         raise ConfigError(f"run {run.run_dir} has no {name} split; give another INPUT")
+    return source
+
+
+def split_batches(run: Any, name: str, batch_size: int) -> Iterator[tuple[list[Item], torch.Tensor]]:
+    """``(items, x)`` of the run's own split, through the engine's evaluation loader."""
+    source = split_source(run, name)
     paths = source.split.paths
     labels = source.labels.tolist()
     indices = torch.arange(len(source), dtype=torch.int64)
@@ -207,8 +219,7 @@ def predict(
 
     if kind == "split":
         name = spec.split(":", 1)[1]
-        source = {"test": run.data.test, "heldout": run.data.heldout, "train": run.data.train_eval}[name]
-        total = 0 if source is None else len(source)
+        total = len(split_source(run, name))  # checked before any output is written
         batches = split_batches(run, name, batch_size)
     else:
         total = len(items)

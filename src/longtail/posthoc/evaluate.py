@@ -34,7 +34,7 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     from longtail.engine.data import TrainData
     from longtail.engine.distributed import DistInfo
     from longtail.engine.evaluate import extract
-    from longtail.engine.run import Run
+    from longtail.engine.run import Run, no_test_split
     from longtail.inference.decision import DecisionOptions, build_decision, check_sources, load_tau_from
     from longtail.inference.loading import load_trained_run
     from longtail.metrics import EvalAccumulator
@@ -47,11 +47,8 @@ def evaluate_run(run_dir: str | Path, posthoc: str | None = None, param: float |
     if fit_on is not None and posthoc is None:
         raise ConfigError("--fit-on and --rule-param need a rule: add --posthoc NAME (see `longtail list posthoc`)")
     config = run.config()
-    if not config.eval.test:
-        raise LongtailError(
-            f"{run.root} was trained with eval.test=false (a `longtail tune` candidate): it is never evaluated on "
-            "the test set; evaluate the run `longtail tune` retrained on the full set (OUT/final/...)"
-        )
+    if not config.eval.test:  # a -heldout run or a tune candidate: its test split is never read
+        raise LongtailError(no_test_split(run.root))
     check_sources(options, config, run.root, None if tau_from is None else Run(tau_from).config(), tau_from)
     fit_cfg = None if fit_on is None else fit_config(config, fit_on, fit_overrides)  # before any data is read
     trained = load_trained_run(run.root, config.runtime.device, batch_size=batch_size)  # fp32, as predict's

@@ -8,12 +8,14 @@ the post-hoc rows of one training objective are one training run). User override
 
 Reuse. A run directory with ``results.json`` whose saved config equals the requested one is
 skipped; one with checkpoints but no results is resumed (exactly, see ``longtail.engine.trainer``);
-one whose config differs is an error (use another ``--out``).
+one whose config differs is an error (use another ``--out``) — except a held-out run trained with
+``eval.test=true`` where its config now says false (the ``-heldout`` configs before they set it): the
+same training, kept as it was started.
 
 Post-hoc rows (CDT appendix B.6) evaluate the run of the row's config, trained on the FULL training
 set — the same run as the row without post-processing. A rule with a parameter (τ of ‖w‖^τ and N_c^τ)
 takes it from the held-out split of the row's ``tau_from`` run (the same config with K images per class
-held out, ``<stem>-heldout.yaml``): ``longtail eval FULL_RUN --posthoc RULE --tau-from HELDOUT_RUN``
+held out and ``eval.test: false``, ``<stem>-heldout.yaml``: it never reads the test set): ``longtail eval FULL_RUN --posthoc RULE --tau-from HELDOUT_RUN``
 through its Python function ``longtail.posthoc.evaluate.evaluate_run`` (τ by balanced accuracy on the
 held-out split, the rule fitted on the full run's training features and scored on the test set). Rules
 without a parameter (NCM, cRT) are fitted on the full run directly. The classes the held-out split
@@ -265,7 +267,14 @@ def ensure_trained(run: PlannedRun, train: TrainFn = _default_fit, log: Callable
     results_path = run.run_dir / "results.json"
     saved_path = run.run_dir / "config.yaml"
     if saved_path.is_file():
-        diff = config_diff(load_config(saved_path), config)
+        saved = load_config(saved_path)
+        diff = config_diff(saved, config)
+        if diff == ["eval.test: True -> False"]:
+            # a -heldout run trained before its config set eval.test=false: the same training (the test
+            # evaluation changes no weight and no random stream), finished or resumed as it was started;
+            # nothing reads its test metrics (post-hoc rows take only τ from it)
+            log(f"{run.run_dir} was trained with eval.test=true: kept (its test metrics are not used)")
+            config.eval.test, diff = True, []
         if diff:
             raise LongtailError(
                 f"{run.run_dir} holds a run with another config ({'; '.join(diff[:3])}); pass another --out "
