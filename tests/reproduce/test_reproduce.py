@@ -298,17 +298,39 @@ TINY = ["train.epochs=1", "data.imbalance_ratio=4", "optim.batch_size=32",
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory, tiny_cifar: Path) -> tuple[Path, list]:
-    """The ERM rows of CDT Table 6 (plain, τ-norm, N_c^τ, NCM) on tiny CIFAR-10, one epoch per run."""
+def real_run(tmp_path_factory, tiny_cifar: Path) -> tuple[Path, list, list]:
+    """The ERM rows of CDT Table 6 (plain, τ-norm, N_c^τ, NCM) on tiny CIFAR-10, one epoch per run; with
+    every split the data builder read: ``(heldout_per_class of the data being built, train?)``."""
+    import longtail.data.build as build
+
     out = tmp_path_factory.mktemp("reproduce")
     plan = runner.make_plan("cdt-table6", seeds=[0], out=out, data_root=tiny_cifar, overrides=TINY)
     plan.rows = [r for r in plan.rows if r.row.setting == "cifar10-exp100" and r.row.method == "erm"]
-    return out, runner.execute(plan, log=lambda m: None)
+    real_build, real_split = build.build_longtail, build.load_split
+    building: list[int] = []
+    loads: list[tuple[int | None, bool]] = []
+
+    def spy_build(name, *args, **kwargs):
+        building.append(kwargs.get("heldout_per_class", 0))
+        try:
+            return real_build(name, *args, **kwargs)
+        finally:
+            building.pop()
+
+    def spy_split(name, root, train, **kwargs):
+        loads.append((building[-1] if building else None, train))
+        return real_split(name, root, train, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build, "build_longtail", spy_build)
+        patch.setattr(build, "load_split", spy_split)
+        results = runner.execute(plan, log=lambda m: None)
+    return out, results, loads
 
 
 def test_real_reproduce_with_post_hoc_rows(real_run):
     """`longtail reproduce` end to end on tiny CIFAR-10 files: the real trainer and `longtail eval`."""
-    tmp_path, results = real_run
+    tmp_path, results, _ = real_run
     assert [r.row.posthoc for r in results] == [None, "tau-norm", "nc-tau", "ncm"]
     for res in results:
         top1 = res.per_seed[0]["top1"]
@@ -331,7 +353,7 @@ def test_posthoc_row_is_the_rule_written_out_on_the_real_run(real_run):
 
     from longtail.metrics import balanced_accuracy
 
-    tmp_path, results = real_run
+    tmp_path, results, _ = real_run
     result = results[2]
     assert result.row.posthoc == "nc-tau"
     tau = float(result.chosen[0].removeprefix("τ="))
@@ -363,6 +385,58 @@ def test_posthoc_row_is_the_rule_written_out_on_the_real_run(real_run):
     saved = json.loads((tmp_path / "cifar10-lt/exp100/erm/seed-0/eval-nc-tau.json").read_text())
     assert saved["tuning"]["run"] == str(tmp_path / "cifar10-lt/exp100/erm-heldout/seed-0")
     assert len(saved["tuning"]["classes_tuned_on"]) == 10 and saved["tuning"]["classes_left_out"] == []
+
+
+def test_post_hoc_rows_held_out_twin_never_reads_the_test_split(real_run):
+    """The -heldout run behind the τ-norm / N_c^τ rows (eval.test: false) is trained, reloaded and tuned on
+    without the test split ever being read — the full run alone is scored on it — and the rows' numbers
+    still come out: τ from the twin's held-out split, accuracy of the full run on the test set."""
+    import yaml
+
+    tmp_path, results, loads = real_run
+    held = tmp_path / "cifar10-lt/exp100/erm-heldout/seed-0"
+    assert yaml.safe_load((held / "config.yaml").read_text())["eval"]["test"] is False
+    saved = json.loads((held / "results.json").read_text())
+    assert "top1" not in saved and "num_test" not in saved and saved["heldout"]["num_examples"] == 30
+    assert (3, True) in loads  # the twin's data were built (training and reloading for τ)...
+    assert (3, False) not in loads  # ...never with the test split
+    assert (0, False) in loads  # the full run is scored on the test set
+    for res in results[1:3]:  # τ-norm, N_c^τ
+        assert res.failed == "" and res.chosen[0].startswith("τ=") and 0.0 <= res.per_seed[0]["top1"] <= 100.0
+        assert res.heldout == {0: "3 per class, 10 classes tuned on, 0 left out"}
+
+
+def test_reuse_keeps_a_heldout_run_trained_with_the_test_evaluation(tmp_path: Path):
+    """A -heldout run trained before its config set eval.test=false (the only difference) is kept as it
+    was — reused when finished, resumed with its own config when not; any other difference is refused."""
+    from longtail.config import dump_yaml
+
+    held = CONFIGS / "cifar10-lt/exp100/erm-heldout.yaml"
+    run = runner.PlannedRun(held, ("train.epochs=1",), 0, tmp_path / "held" / "seed-0")
+    old = runner.run_config(run)
+    assert old.eval.test is False
+    old.eval.test = True
+    run.run_dir.mkdir(parents=True)
+    (run.run_dir / "config.yaml").write_text(dump_yaml(old))
+    calls, logs = [], []
+
+    def train(config, run_dir, resume):
+        calls.append((config.eval.test, resume))
+        return {"top1": 0.5}
+
+    assert runner.ensure_trained(run, train, logs.append) == {"top1": 0.5}
+    assert calls == [(True, True)] and "was trained with eval.test=true: kept" in logs[0]
+    (run.run_dir / "results.json").write_text(json.dumps({"top1": 0.25}))
+    assert runner.ensure_trained(run, train, logs.append) == {"top1": 0.25} and len(calls) == 1
+    other = runner.PlannedRun(held, ("train.epochs=2",), 0, run.run_dir)
+    with pytest.raises(Exception, match="holds a run with another config"):
+        runner.ensure_trained(other, train, logs.append)
+    # the other way round (a run without test metrics asked to be a full run) is refused too
+    full = runner.PlannedRun(held, ("train.epochs=1", "eval.test=true"), 0, tmp_path / "full" / "seed-0")
+    full.run_dir.mkdir(parents=True)
+    (full.run_dir / "config.yaml").write_text(dump_yaml(runner.run_config(run)))
+    with pytest.raises(Exception, match="holds a run with another config"):
+        runner.ensure_trained(full, train, logs.append)
 
 
 def test_tuned_rows_choose_on_held_out_then_retrain(tmp_path: Path):
