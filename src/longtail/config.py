@@ -166,7 +166,8 @@ class EvalConfig:
 
     # evaluate on the test set (default). false: the test split is not even loaded; the run evaluates
     # on its held-out split (data.heldout_per_class > 0) and results.json holds only the held-out
-    # metrics (under "heldout") — the candidate runs of `longtail tune` (CDT appendix B.6)
+    # metrics (under "heldout") — the candidate runs of `longtail tune` and the generated -heldout configs,
+    # runs that only choose (CDT appendix B.6)
     test: bool = True
     every: int = 10  # evaluate every this many epochs (and always after the last); 0 = only at the end
     # evaluation batch size (global). 128 is the fastest measured on CPU (ResNet-32, bf16: 4,100 img/s
