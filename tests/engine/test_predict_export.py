@@ -144,9 +144,36 @@ def test_predict_split_and_list_file(runs, tmp_path, capsys):
     assert lines[0]["meta"]["skipped"][0]["path"].endswith("missing.png")
     listing.write_text(f"{paths[0].name} not-a-class\n")
     assert main(["predict", str(run), str(listing), "--out", str(out)]) == 2
-    assert f"{listing}:1: label 'not-a-class'" in capsys.readouterr().err
+    assert f"{listing} line 1: label 'not-a-class'" in capsys.readouterr().err
     assert main(["predict", str(run), "split:val", "--out", str(out)]) == 2
     assert main(["predict", str(run), "split:test", "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_predict_csv_list_with_the_data_sets_reader(runs, tmp_path, capsys):
+    """A CSV INPUT (path column, optional label column) is read as the data sets read CSV files:
+    paths relative to --root, labels a class name or an index, an empty label cell unlabelled."""
+    run = runs["heldout"]
+    data = _data(runs, 2)
+    _, z = _outputs(_model(run), data.test.images[:3])
+    paths = _write_pngs(tmp_path / "imgs", data.test.images, 3)
+    labels = data.test.labels[:3].tolist()
+    listing = tmp_path / "lists" / "val.csv"
+    listing.parent.mkdir()
+    listing.write_text(f"label,path\n{data.train.classes[labels[0]]},{paths[0].name}\n{labels[1]},{paths[1].name}\n"
+                       f",{paths[2].name}\n")  # fmt: skip
+    out = tmp_path / "csv.csv"
+    assert main(["predict", str(run), str(listing), "--root", str(tmp_path / "imgs"), "--out", str(out),
+                 "--progress", "none"]) == 0  # fmt: skip
+    rows = list(csv.DictReader(out.open()))
+    assert [r["path"] for r in rows] == [str(p) for p in paths]
+    assert [r["label"] for r in rows] == [data.train.classes[labels[0]], data.train.classes[labels[1]], ""]
+    assert [r["class1"] for r in rows] == [data.train.classes[c] for c in z.argmax(1).tolist()]
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
+    assert meta["input_kind"] == "list" and meta["written"] == 3
+    assert "top-1 accuracy on the 2 labelled inputs" in capsys.readouterr().out
+    listing.write_text("path,label\nimg00.png,3\nimg01.png,99\n")
+    assert main(["predict", str(run), str(listing), "--out", str(out)]) == 2
+    assert f"{listing} line 3: label 99 outside the class range 0..9" in capsys.readouterr().err
 
 
 def test_tau_and_temperature_from_the_heldout_run_never_read_the_test_split(runs, tmp_path, monkeypatch):

@@ -1,27 +1,61 @@
 """List files and CSV files: an image ROOT plus split files naming each image and its label.
 
-* List files (the format of ImageNet-LT, Places-LT and the iNaturalist lists of the decoupling
-  code, Kang et al. ICLR 2020): one ``relative/path label`` line per image, the label an integer
-  class index ≥ 0, separated by white space (the path is everything before the last field).
-* CSV files (``*.csv``): a header naming a ``path`` and a ``label`` column (other columns are
-  ignored); the label is a class index (every label of the training file an integer) or a class name
-  (classes = the sorted names of the training file).
+The one reader of such files, for the data sets (``listfile``, ``imagenet-lt``, ``places-lt``:
+:func:`read_list_file`, labels required) and for ``longtail predict`` (:func:`read_image_list`, labels
+optional).
 
-Paths are relative to ROOT (absolute paths are kept). Blank lines are skipped. A line that cannot
-be read is a :class:`DataError` naming the file and the line number. Images are not opened here
-(they are decoded when streamed, or once for the in-memory path).
+* List files (the format of ImageNet-LT, Places-LT and the iNaturalist lists of the decoupling
+  code, Kang et al. ICLR 2020): one ``relative/path label`` line per image, separated by white space
+  (the path is everything before the last field). Blank lines and lines starting with ``#`` are
+  skipped. Where labels are optional, a line holding only a path is an unlabelled image (so is a line
+  whose last field is an image file name: ``my photo.jpg``).
+* CSV files (``*.csv``): a header naming a ``path`` and a ``label`` column (other columns are
+  ignored; where labels are optional the ``label`` column and its cells may be missing); blank rows
+  are skipped.
+
+Labels: a data set's list file holds class indices ≥ 0 (the published format; a class is named after
+the folder of its training images). A CSV training file holds indices when every label is an integer,
+else class names (classes = the sorted names). Read against a known class list (a test split against
+its training split, ``predict`` against the run's classes), a label must lie in ``0..C-1``, and in CSV
+files and for ``predict`` it may also be one of the class names (names first: a name may look like a
+number).
+
+Paths are relative to ROOT (``predict``: ``--root``, default the list file's folder); absolute paths
+are kept. A line that cannot be read is a one-line :class:`DataError` naming the file, the line number
+and what to write instead. Images are not opened here (they are decoded when streamed, or once for the
+in-memory path).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from longtail.data.images import is_image_file
 from longtail.data.split import Split
 from longtail.errors import DataError
+
+_INDEX = re.compile(r"-?[0-9]+")  # a class index as written in a list file (negative ones are refused by range)
+_CSV_INDEX = re.compile(r"[0-9]+")  # a CSV label counted as an index when deciding names vs indices
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One image named by a list or CSV file: its path (resolved against the root), its class index
+    (None: an unlabelled line, where labels are optional) and its line number in the file."""
+
+    path: str
+    label: int | None
+    line: int
+
+
+# (line number, path as written, label as written or None)
+_Row = tuple[int, str, "str | None"]
 
 
 def _resolve(root: str, relative: str) -> str:
@@ -52,84 +86,137 @@ def _open_text(path: Path) -> str:
         raise DataError(f"list file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
-def read_list_file(path: str | Path, root: str | Path, classes: list[str] | None = None) -> Split:
-    """A split from a ``relative/path label`` list file (or a CSV file, by its ``.csv`` suffix).
-
-    ``classes`` (the training split's class names) fixes the class count and, for CSV with names,
-    the label of each name; a label outside it is an error naming the line.
-    """
-    path, root = Path(path), Path(root)
-    if path.suffix.lower() == ".csv":
-        return read_csv_file(path, root, classes)
-    base = str(root)
-    paths: list[str] = []
-    labels: list[int] = []
+def _line_rows(path: Path, labels_required: bool) -> list[_Row]:
+    """The ``relative/path [label]`` lines of a list file."""
+    form = "'relative/path label'" if labels_required else "'relative/path [label]'"
+    rows: list[_Row] = []
     for number, line in enumerate(_open_text(path).splitlines(), 1):
-        if not line.strip():
+        text = line.strip()
+        if not text or text.startswith("#"):
             continue
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2:
-            raise DataError(f"{path} line {number}: expected 'relative/path label', got {line.strip()!r}")
-        name, label_text = parts[0].strip(), parts[1]
-        try:
-            label = int(label_text)
-        except ValueError:
-            raise DataError(f"{path} line {number}: label {label_text!r} is not an integer class index") from None
-        if label < 0 or (classes is not None and label >= len(classes)):
-            bound = f"0..{len(classes) - 1}" if classes is not None else ">= 0"
-            raise DataError(f"{path} line {number}: label {label} outside the class range {bound}")
-        paths.append(_resolve(base, name))
-        labels.append(label)
-    if not paths:
-        raise DataError(f"list file {path} names no image; expected 'relative/path label' lines")
-    names = list(classes) if classes is not None else _class_names(paths, labels, max(labels) + 1)
-    return Split(labels=torch.tensor(labels, dtype=torch.int64), classes=names, paths=paths)
-
-
-def read_csv_file(path: str | Path, root: str | Path, classes: list[str] | None = None) -> Split:
-    """A split from a CSV file with a header holding ``path`` and ``label`` columns."""
-    path, root = Path(path), Path(root)
-    rows = list(csv.reader(_open_text(path).splitlines()))
+        parts = text.rsplit(maxsplit=1)
+        if len(parts) == 2 and (labels_required or not is_image_file(parts[1])):
+            rows.append((number, parts[0].strip(), parts[1]))
+        elif labels_required:
+            raise DataError(f"{path} line {number}: expected {form}, got {text!r}")
+        else:  # a path alone (possibly with spaces): an unlabelled image
+            rows.append((number, text, None))
     if not rows:
+        raise DataError(f"list file {path} names no image; expected {form} lines")
+    return rows
+
+
+def _csv_rows(path: Path, labels_required: bool) -> list[_Row]:
+    """The rows of a CSV file with a header naming ``path`` and ``label`` columns."""
+    records = list(csv.reader(_open_text(path).splitlines()))
+    if not records:
         raise DataError(f"CSV file {path} is empty; expected a header 'path,label' and one row per image")
-    header = [h.strip().lower() for h in rows[0]]
-    if "path" not in header or "label" not in header:
-        raise DataError(f"{path} line 1: the header {rows[0]!r} must name a 'path' and a 'label' column")
-    path_col, label_col = header.index("path"), header.index("label")
-    entries: list[tuple[int, str, str]] = []
-    for number, row in enumerate(rows[1:], 2):
-        if not row or not any(cell.strip() for cell in row):
+    header = [h.strip().lower() for h in records[0]]
+    if "path" not in header or (labels_required and "label" not in header):
+        raise DataError(f"{path} line 1: the header {records[0]!r} must name a 'path' and a 'label' column")
+    path_col = header.index("path")
+    label_col = header.index("label") if "label" in header else None
+    last_col = max(path_col, -1 if label_col is None else label_col)
+    rows: list[_Row] = []
+    for number, record in enumerate(records[1:], 2):
+        if not record or not any(cell.strip() for cell in record):
             continue
-        if len(row) <= max(path_col, label_col):
-            raise DataError(f"{path} line {number}: {len(row)} fields, the header has {len(header)}")
-        name, label_text = row[path_col].strip(), row[label_col].strip()
-        if not name or not label_text:
+        if len(record) <= last_col:
+            raise DataError(f"{path} line {number}: {len(record)} fields, the header has {len(header)}")
+        name = record[path_col].strip()
+        label_text = record[label_col].strip() if label_col is not None else ""
+        if not name or (labels_required and not label_text):
             raise DataError(f"{path} line {number}: empty path or label")
-        entries.append((number, name, label_text))
-    if not entries:
+        rows.append((number, name, label_text or None))
+    if not rows:
         raise DataError(f"CSV file {path} has a header but no rows")
-    # training file: all labels integers → class indices; otherwise class names (sorted)
-    names = list(classes) if classes is not None else (
-        None if all(text.isdigit() for _, _, text in entries) else sorted({text for _, _, text in entries})
-    )
-    index = {name: i for i, name in enumerate(names)} if names is not None else {}
+    return rows
+
+
+def _is_csv(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+def _training_names(rows: list[_Row], is_csv: bool) -> list[str] | None:
+    """Class names a training file defines by its labels: a CSV file's when not every label is an
+    index (sorted); None when the labels are indices."""
+    texts = [text for _, _, text in rows if text is not None]
+    if not is_csv or all(_CSV_INDEX.fullmatch(text) for text in texts):
+        return None
+    return sorted(set(texts))
+
+
+def _label(path: Path, number: int, text: str, names: list[str] | None, index: dict[str, int]) -> int:
+    """The class index of the label ``text`` on line ``number``: a class name of ``index`` (names first:
+    a name may look like a number), else an index in range."""
+    if text in index:
+        return index[text]
+    if not _INDEX.fullmatch(text):
+        if not index:
+            raise DataError(f"{path} line {number}: label {text!r} is not an integer class index; write 0, 1, ...")
+        raise DataError(
+            f"{path} line {number}: label {text!r} is not one of the {len(names)} training classes; "
+            f"write a class name or an index 0..{len(names) - 1}"
+        )
+    label = int(text)
+    if label < 0 or (names is not None and label >= len(names)):
+        bound = f"0..{len(names) - 1}" if names is not None else ">= 0"
+        raise DataError(f"{path} line {number}: label {label} outside the class range {bound}")
+    return label
+
+
+def _read(
+    path: Path, root: Path, classes: list[str] | None, labels_required: bool, is_csv: bool, by_name: bool
+) -> tuple[list[ListEntry], list[str] | None]:
+    """The entries of a list or CSV file and the class names known after reading it (``classes``, or
+    those a CSV training file defines; None when the labels are indices of unnamed classes).
+
+    ``by_name``: labels may be class names. Not for the data sets' list files, whose labels are
+    indices (the published format) and whose class names are only guessed from folders."""
+    rows = _csv_rows(path, labels_required) if is_csv else _line_rows(path, labels_required)
+    names = list(classes) if classes is not None else _training_names(rows, is_csv)
+    index = {name: i for i, name in enumerate(names)} if names is not None and by_name else {}
     base = str(root)
-    paths: list[str] = []
-    labels: list[int] = []
-    for number, name, text in entries:
-        if text in index:  # a class name (names first: a name may look like a number)
-            label = index[text]
-        elif text.isdigit():
-            label = int(text)
-            if names is not None and label >= len(names):
-                raise DataError(f"{path} line {number}: label {label} outside the class range 0..{len(names) - 1}")
-        else:
-            raise DataError(f"{path} line {number}: label {text!r} is not one of the {len(index)} training classes")
-        paths.append(_resolve(base, name))
-        labels.append(label)
+    entries = [
+        ListEntry(_resolve(base, name), None if text is None else _label(path, number, text, names, index), number)
+        for number, name, text in rows
+    ]
+    return entries, names
+
+
+def _split(entries: list[ListEntry], names: list[str] | None) -> Split:
+    paths = [entry.path for entry in entries]
+    labels = [entry.label for entry in entries if entry.label is not None]  # all of them: labels required
     if names is None:
         names = _class_names(paths, labels, max(labels) + 1)
     return Split(labels=torch.tensor(labels, dtype=torch.int64), classes=names, paths=paths)
+
+
+def read_list_file(path: str | Path, root: str | Path, classes: list[str] | None = None) -> Split:
+    """A split from a ``relative/path label`` list file (or a CSV file, by its ``.csv`` suffix); every
+    line must have a label.
+
+    ``classes`` (the training split's class names) fixes the class count and the index of each class
+    name; a label outside it is an error naming the line.
+    """
+    path, root = Path(path), Path(root)
+    is_csv = _is_csv(path)
+    return _split(*_read(path, root, classes, labels_required=True, is_csv=is_csv, by_name=is_csv))
+
+
+def read_csv_file(path: str | Path, root: str | Path, classes: list[str] | None = None) -> Split:
+    """A split from a CSV file with a header holding ``path`` and ``label`` columns (any suffix)."""
+    return _split(*_read(Path(path), Path(root), classes, labels_required=True, is_csv=True, by_name=True))
+
+
+def read_image_list(path: str | Path, classes: list[str], root: str | Path | None = None) -> list[ListEntry]:
+    """The images of a list file of ``relative/path [label]`` lines or a CSV file (``path`` column,
+    optional ``label`` column), for ``longtail predict``: a line without a label is an unlabelled image;
+    a label is one of ``classes`` (a trained run's) by name or index. Paths are relative to ``root``,
+    by default the list file's folder."""
+    path = Path(path)
+    base = Path(root) if root is not None else path.parent
+    return _read(path, base, classes, labels_required=False, is_csv=_is_csv(path), by_name=True)[0]
 
 
 def default_list(root: Path, candidates: tuple[str, ...], what: str) -> Path:

@@ -1,9 +1,11 @@
 """``longtail predict``: top-k classes and probabilities of a trained run for images, lists and splits.
 
 Inputs (:func:`resolve_inputs`): an image file; a folder (every image file below it, sorted); a list
-file of ``relative/path [label]`` lines (ImageNet-LT style; paths relative to ``root``, default the
-list's folder; the label, an index or a class name, is copied to the output); or ``split:test``,
-``split:heldout``, ``split:train`` — the run's own data (images exactly as the engine evaluates them).
+file of ``relative/path [label]`` lines (ImageNet-LT style) or a CSV file with a ``path`` and an optional
+``label`` column, read by the data sets' reader (:func:`longtail.data.listfile.read_image_list`: paths
+relative to ``root``, default the list's folder; the label, an index or a class name, is copied to the
+output); or ``split:test``, ``split:heldout``, ``split:train`` — the run's own data (images exactly as the
+engine evaluates them).
 
 Files are decoded with Pillow to the run's channels (grey or RGB) and brought to its size by the run's
 own evaluation transform (:func:`file_transform`: shorter side to S and a centre crop, or for
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 from longtail.data.images import is_image_file
+from longtail.data.listfile import read_image_list
 from longtail.errors import ConfigError, DataError
 
 SPLITS = ("test", "heldout", "train")
@@ -59,38 +62,8 @@ def resolve_inputs(spec: str, classes: list[str], root: str | Path | None = None
     if path.is_file():
         if is_image_file(path.name):
             return "image", [Item(str(path))]
-        return "list", read_list_file(path, classes, root)
+        return "list", [Item(entry.path, entry.label) for entry in read_image_list(path, classes, root)]
     raise DataError(f"INPUT {spec} does not exist; give an image, a folder, a list file or split:test")
-
-
-def read_list_file(path: Path, classes: list[str], root: str | Path | None = None) -> list[Item]:
-    """``relative/path [label]`` lines (blank and ``#`` lines skipped); paths relative to ``root``."""
-    base = Path(root) if root is not None else path.parent
-    index = {name: i for i, name in enumerate(classes)}
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        parts = text.rsplit(maxsplit=1)
-        label: int | None = None
-        if len(parts) == 2 and not is_image_file(parts[1]):
-            rel, raw = parts
-            if raw in index:
-                label = index[raw]
-            elif raw.lstrip("-").isdigit() and 0 <= int(raw) < len(classes):
-                label = int(raw)
-            else:
-                raise DataError(
-                    f"{path}:{number}: label {raw!r} is neither a class index 0..{len(classes) - 1} nor a class name; "
-                    "write `relative/path label` lines"
-                )
-        else:
-            rel = text
-        items.append(Item(str(base / rel), label))
-    if not items:
-        raise DataError(f"list file {path} has no `relative/path [label]` line")
-    return items
 
 
 def file_transform(run: Any) -> Any:
