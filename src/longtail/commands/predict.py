@@ -1,7 +1,8 @@
 """``longtail predict RUN INPUT --out FILE``: top-k classes and probabilities with the run's decision.
 
-INPUT: an image file, a folder (every image below it), a list file of ``relative/path [label]`` lines
-(paths relative to ``--root``, default the list's folder) or ``split:test`` / ``split:heldout`` /
+INPUT: an image file, a folder (every image below it), a list file of ``relative/path [label]`` lines or
+a CSV file with ``path`` and optional ``label`` columns (the data sets' reader; paths relative to
+``--root``, default the list's folder) or ``split:test`` / ``split:heldout`` /
 ``split:train`` (the run's own data). ``--out`` ends in ``.csv`` (metadata in ``FILE.meta.json`` beside
 it) or ``.jsonl`` (metadata on the first line). The decision: the model's logits, or a post-hoc rule
 (``--posthoc``) with its parameter given (``--param``), tuned on the run's held-out split (``--tune
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="predict images, a folder, a list file or a split with a trained run",
         description="Top-k classes and probabilities of a trained run (with its post-hoc rule and temperature) "
-        "for an image, a folder, a list file of `relative/path [label]` lines or split:test|heldout|train.",
+        "for an image, a folder, a list file of `relative/path [label]` lines (or a CSV file with path and "
+        "optional label columns) or split:test|heldout|train.",
         epilog="exit status: 0 all predicted, 3 some images unreadable and skipped, 2 error",
     )
     parser.add_argument("run", metavar="RUN", help="run directory written by `longtail train`")
