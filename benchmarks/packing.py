@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         accel = Accel(device="cpu", channels_last=channels_last, precision=args.precision)
         model = create_model("resnet32", num_classes=10, in_channels=1, head="normed-linear", seed=k)
         prepare_model(model, accel)
-        loss_fn, _ = build_loss(config, counts, model)
+        loss_fn, _ = build_loss(config, counts)
         optimizer = build_optimizer(config.optim, model)
         augment = BatchAugment((0.286,), (0.353,), pad=4, flip=True, seed=k, channels_last=False)
         return accel, model, loss_fn, optimizer, augment

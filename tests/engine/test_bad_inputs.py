@@ -106,6 +106,11 @@ BAD_INPUTS = [
     ("eval a cut checkpoint", "eval {base}/cut-checkpoint-run", "cannot be read"),
     ("negative imbalance ratio", "data fashion-mnist --root {base}/empty --imbalance-ratio -1", "imbalance"),
     ("NUL in a config path", "train {base}/tiny.yaml --out {base}/o data.root={base}/a\x00b", "NUL"),
+    # found when the engine's checks moved before the data (a traceback; config.yaml left in --out)
+    ("sampler parameter the engine supplies", "train {base}/tiny.yaml --out {base}/o sampler.params.seed=1",
+     "parameter 'seed' is supplied by the engine"),
+    ("schedule sets a loss parameter the loss lacks", "train {base}/tiny.yaml --out {base}/o rebalance.name=deferred-cdt",
+     "check the loss / schedule pairing"),
 ]
 
 

@@ -60,3 +60,23 @@ def test_fit_validates_a_config_changed_in_code(write_config, tmp_path, no_data)
     with pytest.raises(ConfigError, match="unknown parameter 'gama' for loss 'ce'"):
         fit(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["loss.name=ldam"], "loss 'ldam' works on cosine logits; set model.head=normed-linear"),
+        (["rebalance.name=deferred-cdt"], "loss CrossEntropyLoss has no parameter 'gamma' to set"),
+        (["sampler.params.q=0.5"], "unknown parameter 'q' for sampler 'instance'"),  # the schedule's sampler
+        (["runtime.device=cuda:99"], "cuda"),
+    ],
+)
+def test_fit_checks_the_engine_choices_before_data(write_config, tmp_path, no_data, overrides, message):
+    """What validate cannot see (head, the schedule's samplers and loss parameters, device) is refused
+    by `fit` itself — as `tune` and `reproduce` call it — before any data is read or file written."""
+    from longtail.engine.trainer import fit
+
+    config = load_config(write_config(), overrides)  # loads: names and parameters are fine
+    with pytest.raises(ConfigError, match=message):
+        fit(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -74,7 +74,7 @@ def _parts(config):
 
     data = TrainData(config, DistInfo(), torch.device("cpu"))
     model = build_model(config, data)
-    loss_fn, _ = build_loss(config, data.class_counts, model)
+    loss_fn, _ = build_loss(config, data.class_counts)
     optimizer = build_optimizer(config.optim, model)
     return Checkpointer("unused", 1, config=config, model=model, optimizer=optimizer, loss_fn=loss_fn, data=data)
 

@@ -289,15 +289,16 @@ def _cached_data(config):  # noqa: ANN001, ANN202
 
 def _step_image_config(path: Path, root: Path, take_step: bool) -> None:
     from longtail.engine.optim import build_optimizer
-    from longtail.engine.trainer import build_loss, build_model, sampler_choice
+    from longtail.engine.trainer import build_loss, build_model, check_engine_choices, sampler_choice
 
     config = load_config(path, _tiny_overrides(path, root))
+    check_engine_choices(config)  # the loss's head, the schedule's samplers and loss parameters
     data = _cached_data(config)
     key = repr((config.model, config.train.seed, data.num_classes))
     if key not in _MODEL_CACHE:  # identical model sections build identical models: build once
         _MODEL_CACHE[key] = build_model(config, data)
     model = copy.deepcopy(_MODEL_CACHE[key]) if take_step else _MODEL_CACHE[key]
-    loss_fn, schedule = build_loss(config, data.class_counts, model)
+    loss_fn, schedule = build_loss(config, data.class_counts)
     first, last = schedule.at_epoch(0), schedule.at_epoch(config.train.epochs - 1)
     for state in (first, last):
         assert state.sampler in SAMPLERS

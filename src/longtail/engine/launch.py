@@ -54,37 +54,15 @@ def _train(config: Config, out: Path, seeds: list[int] | None, resume: bool, pac
 
 
 def check_before_writing(config: Config) -> None:
-    """Resolve the names and parameters ``fit`` builds from, before any data is read or file written.
+    """Check ``config`` before anything is read or written (``start`` runs it before it locks ``out``):
+    names and parameters (:func:`longtail.config.validate`, again for a Config built in code) and what
+    only the engine can check (:func:`longtail.engine.trainer.check_engine_choices`: the device, the
+    loss's head, the samplers and loss parameters the schedule picks)."""
+    from longtail.config import validate
+    from longtail.engine.trainer import check_engine_choices
 
-    The loss is built from placeholder class counts of the data set's class number (its parameters
-    are checked, not its values); model, schedule and sampler names must be registered and the
-    samplers of the first and last epoch must accept their parameters; the device must exist."""
-    import torch
-
-    from longtail.data.datasets import dataset_info
-    from longtail.engine.accel import resolve_device
-    from longtail.engine.trainer import sampler_choice
-    from longtail.errors import ConfigError
-    from longtail.losses import create_loss
-    from longtail.registry import MODELS, SAMPLERS, SCHEDULES
-
-    info = dataset_info(config.data.name)
-    for registry, name, key in ((MODELS, config.model.name, "model.name"),
-                                (SCHEDULES, config.rebalance.name, "rebalance.name"),
-                                (SAMPLERS, config.sampler.name, "sampler.name")):  # fmt: skip
-        if name is not None and name not in registry:
-            raise ConfigError(f"{key}={name!r} is not registered; choose one of {', '.join(registry.names())}")
-    num_classes = info.num_classes or 2
-    counts = [max(1, 100 // (i + 1)) for i in range(num_classes)]
-    loss = create_loss(config.loss.name, counts, **config.loss.params)
-    if getattr(loss, "requires_normed_head", False) and config.model.head != "normed-linear":
-        raise ConfigError(f"loss {config.loss.name!r} works on cosine logits; set model.head=normed-linear")
-    schedule = SCHEDULES.create(config.rebalance.name, class_counts=counts, **config.rebalance.params)
-    resolve_device(config.runtime.device)
-    labels = torch.tensor([c for c, n in enumerate(counts) for _ in range(n)])
-    for epoch in sorted({0, config.train.epochs - 1}):  # the samplers of the first and the last epoch
-        name, params = sampler_choice(config, schedule.at_epoch(epoch))
-        SAMPLERS.create(name, labels=labels, seed=0, **params)
+    validate(config)
+    check_engine_choices(config)
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:

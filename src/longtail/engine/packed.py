@@ -64,6 +64,7 @@ from longtail.engine.trainer import (
     build_loss,
     build_model,
     build_results,
+    check_engine_choices,
     derived_seed,
     sampler_choice,
 )
@@ -190,6 +191,7 @@ def fit_packed(
         raise ValueError(f"{len(configs)} configs for {len(out_dirs)} run directories")
     for config in configs:  # checked as `fit` checks a config built in code, before any data is read
         validate(config)
+        check_engine_choices(config)
     reason = pack_incompatibility(configs)
     if reason is not None:
         raise ConfigError(f"these runs cannot be trained as one pack: {reason}; train them one at a time")
@@ -229,7 +231,7 @@ def fit_packed(
         data = build_data(config, dist, device)
         model = build_model(config, data)
         prepare_model(model, accel)
-        loss_fn, schedule = build_loss(config, data.class_counts, model)
+        loss_fn, schedule = build_loss(config, data.class_counts)
         loss_fn.to(device)
         optimizer = build_optimizer(config.optim, model)
         run_dir = Run(out_dir)

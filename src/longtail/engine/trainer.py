@@ -50,6 +50,7 @@ from longtail.engine.accel import (
     prepare_input,
     prepare_model,
     resolve_compile,
+    resolve_device,
 )
 from longtail.engine.checkpoint import (
     Checkpointer,
@@ -90,6 +91,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     ``train.report_best_on_test`` is set.
     """
     validate(config)  # a Config built in code is checked as a loaded one is, before any data is read
+    check_engine_choices(config)
     run = Run(out_dir)
     accel = Accel(
         device=config.runtime.device,
@@ -128,7 +130,7 @@ def fit(config: Config, out_dir: str | Path, resume: bool = False) -> dict[str, 
     prepare_model(model, accel)
 
     # --- 3. loss and re-balancing schedule ------------------------------------------------------
-    loss_fn, schedule = build_loss(config, class_counts, model)
+    loss_fn, schedule = build_loss(config, class_counts)
     loss_fn.to(device)
 
     # --- 4. optimiser (the lr is a pure function of epoch and step, see engine.optim) -----------
@@ -456,18 +458,34 @@ def build_model(config: Config, data: TrainData) -> nn.Module:
         return create_model(config.model.name, num_classes=data.num_classes, head=config.model.head, **params)
 
 
-def build_loss(config: Config, class_counts: list[int], model: nn.Module) -> tuple[nn.Module, Any]:
-    """The loss from the class counts, checked against the model's head; the re-balancing schedule."""
+def check_engine_choices(config: Config) -> None:
+    """What :func:`longtail.config.validate` cannot see, checked before any data is read: the device
+    exists; a loss on cosine logits (``requires_normed_head``) has ``model.head=normed-linear``; the
+    samplers the schedule picks at the first and the last epoch (:func:`sampler_choice`: the schedule's
+    ``sampler_params`` merged with ``sampler.params``) and the loss parameters it sets
+    (``ClassCountLoss.check_settable``) are accepted. Names and parameters themselves are ``validate``'s."""
+    from longtail.registry import LOSSES, SAMPLERS, SCHEDULES
+
+    resolve_device(config.runtime.device)
+    loss_cls = LOSSES.get(config.loss.name)
+    if getattr(loss_cls, "requires_normed_head", False) and config.model.head != "normed-linear":
+        raise ConfigError(f"loss {config.loss.name!r} works on cosine logits; set model.head=normed-linear")
+    # placeholder counts: only what the schedule picks is looked at, not its class weights
+    schedule = SCHEDULES.create(config.rebalance.name, class_counts=[2, 1], **config.rebalance.params)
+    for epoch in sorted({0, config.train.epochs - 1}):
+        state = schedule.at_epoch(epoch)
+        SAMPLERS.check(*sampler_choice(config, state))
+        if state.loss_params:
+            loss_cls.check_settable(state.loss_params)
+
+
+def build_loss(config: Config, class_counts: list[int]) -> tuple[nn.Module, Any]:
+    """The loss from the class counts and the re-balancing schedule (their pairing with the model's
+    head and with each other is checked before the data, :func:`check_engine_choices`)."""
     from longtail.losses import create_loss
-    from longtail.models import NormedLinearHead
     from longtail.registry import SCHEDULES
 
     loss_fn = create_loss(config.loss.name, class_counts, **config.loss.params)
-    normed = isinstance(getattr(model, "head", None), NormedLinearHead)
-    if getattr(loss_fn, "requires_normed_head", False) and not normed:
-        raise ConfigError(
-            f"loss {config.loss.name!r} works on cosine logits; set model.head=normed-linear"
-        )
     schedule = SCHEDULES.create(config.rebalance.name, class_counts=class_counts, **config.rebalance.params)
     return loss_fn, schedule
 

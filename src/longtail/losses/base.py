@@ -72,17 +72,23 @@ class ClassCountLoss(nn.Module):
             raise ConfigError(f"class weights must be finite, >= 0 and not all 0, got {w.tolist()}")
         self.class_weights = w.to(self.class_counts.device)
 
-    def set_params(self, **params: Any) -> None:
-        """Change hyper-parameters (those in ``param_names``) and recompute what depends on them."""
+    @classmethod
+    def check_settable(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked as :meth:`set_params` takes them (names in ``param_names``, values of
+        their declared types), without a loss built: the engine checks a schedule's ``loss_params``
+        with it before any data is read. Returns the checked values; raises ConfigError."""
         for name in params:
-            if name not in self.param_names:
-                known = ", ".join(self.param_names) or "none"
+            if name not in cls.param_names:
+                known = ", ".join(cls.param_names) or "none"
                 raise ConfigError(
-                    f"loss {type(self).__name__} has no parameter {name!r} to set (known: {known}); "
+                    f"loss {cls.__name__} has no parameter {name!r} to set (known: {known}); "
                     "check the loss / schedule pairing (e.g. deferred-cdt needs the cdt loss)"
                 )
-        checked = bind_arguments(type(self), f"loss {type(self).__name__}", params, ("class_counts",))
-        for name, value in checked.items():
+        return bind_arguments(cls, f"loss {cls.__name__}", params, ("class_counts",))
+
+    def set_params(self, **params: Any) -> None:
+        """Change hyper-parameters (those in ``param_names``) and recompute what depends on them."""
+        for name, value in self.check_settable(params).items():
             setattr(self, name, value)
         self._refresh()
 
