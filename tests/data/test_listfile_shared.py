@@ -89,7 +89,7 @@ def test_data_set_lists_skip_comments_and_keep_labels_required(tmp_path):
         ("val.txt", "a.png zebra\n", "line 1: label 'zebra' is not one of the 3 training classes; write a class name "
                                      "or an index 0..2"),
         ("val.txt", "# only a comment\n\n", "names no image; expected 'relative/path [label]' lines"),
-        ("in.csv", "file,label\na.png,1\n", "line 1: the header"),
+        ("in.csv", "file,label\na.png,1\n", "line 1: the header ['file', 'label'] must name a 'path' column"),
         ("in.csv", "label,path\n1\n", "line 2: 1 fields, the header has 2"),
         ("in.csv", "path,label\n,cat\n", "line 2: empty path or label"),
         ("in.csv", "path,label\na.png,cat\nb.png,zebra\n", "line 3: label 'zebra' is not one of the 3 training classes"),

@@ -113,7 +113,8 @@ def _csv_rows(path: Path, labels_required: bool) -> list[_Row]:
         raise DataError(f"CSV file {path} is empty; expected a header 'path,label' and one row per image")
     header = [h.strip().lower() for h in records[0]]
     if "path" not in header or (labels_required and "label" not in header):
-        raise DataError(f"{path} line 1: the header {records[0]!r} must name a 'path' and a 'label' column")
+        need = "a 'path' and a 'label' column" if labels_required else "a 'path' column (a 'label' column is optional)"
+        raise DataError(f"{path} line 1: the header {records[0]!r} must name {need}")
     path_col = header.index("path")
     label_col = header.index("label") if "label" in header else None
     last_col = max(path_col, -1 if label_col is None else label_col)
