@@ -487,7 +487,8 @@ def pooled_std(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 def claim_line(order: str, name: str, chain: Sequence[str], rows: dict[str, dict[str, dict[str, Any]]]) -> str:
     """``HELD`` when the mean balanced accuracies strictly increase along ``chain``; each step's gap in
-    points and in pooled stds."""
+    points and in pooled stds. With fewer than 2 seeds in a row there is no spread: the line says the
+    direction holds (or not) "on the means only (not judged ...)"."""
     values = {k: [v["balanced_accuracy"] for v in rows.get(k, {}).values() if v.get("balanced_accuracy") is not None]
               for k in chain}
     absent = [k for k in chain if not values[k]]
@@ -503,7 +504,10 @@ def claim_line(order: str, name: str, chain: Sequence[str], rows: dict[str, dict
         steps.append(f"{_key_label(high)} − {_key_label(low)} = {gap:+.2f} pts ({in_std})")
     held = all(means[b] > means[a] for a, b in zip(chain, chain[1:]))
     seeds = "/".join(str(len(values[k])) for k in chain)
-    return f"- {order}: {name}: {'HELD' if held else 'NOT HELD'} — " + "; ".join(steps) + f" [seeds {seeds}]"
+    verdict = "HELD" if held else "NOT HELD"
+    if any(len(values[k]) < 2 for k in chain):  # a direction, not a verdict: no spread to weigh the gap
+        verdict += " on the means only (not judged: fewer than 2 seeds)"
+    return f"- {order}: {name}: {verdict} — " + "; ".join(steps) + f" [seeds {seeds}]"
 
 
 def orderings(rows: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> list[str]:

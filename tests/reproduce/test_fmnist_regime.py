@@ -149,7 +149,7 @@ def test_report_from_finished_runs(tmp_path):
     assert doc["rows"]["reversed"]["erm+nc-tau"]["1"]["train_acc"] == pytest.approx(100.0)
     # orderings: LDAM-DRW has one seed → no pooled std for that step; LDAM−ERM = +4 pts, pooled std √2
     lines = doc["orderings"]
-    assert lines[0] == ("- reversed: ERM < LDAM < LDAM-DRW: NOT HELD — LDAM − ERM = +4.00 pts "
+    assert lines[0] == ("- reversed: ERM < LDAM < LDAM-DRW: NOT HELD on the means only (not judged: fewer than 2 seeds) — LDAM − ERM = +4.00 pts "
                         f"(+{4 / math.sqrt(2):.1f} pooled std); LDAM-DRW − LDAM = -2.00 pts "
                         "(pooled std n/a (fewer than 2 seeds)) [seeds 2/2/1]")
     assert lines[1].startswith("- reversed: ERM < CDT: HELD — CDT − ERM = +1.00 pts (+0.7 pooled std)")
@@ -177,7 +177,7 @@ def test_pooled_std_and_claims():
     rows["cdt"] = {"0": {"balanced_accuracy": 81.0}}
     # equal means do not hold; one seed has no std
     assert regime.claim_line("r", "x", ("erm", "cdt"), rows) == \
-        "- r: x: NOT HELD — CDT − ERM = +0.00 pts (pooled std n/a (fewer than 2 seeds)) [seeds 2/1]"
+        "- r: x: NOT HELD on the means only (not judged: fewer than 2 seeds) — CDT − ERM = +0.00 pts (pooled std n/a (fewer than 2 seeds)) [seeds 2/1]"
     rows["cdt"] = {}
     assert "not measured (no finished runs of CDT)" in regime.claim_line("r", "x", ("erm", "cdt"), rows)
 
