@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -519,18 +518,6 @@ def _key_label(key: str) -> str:
     return fmnist_lt.label(method, rule or None)
 
 
-def cpu_model() -> str:
-    """``Model name`` of ``lscpu`` (``unknown`` when lscpu is absent)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "unknown"
-    for line in text.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def markdown(collected: dict[str, Any], seeds: Sequence[int], command: str, cpu: str) -> str:
     rows = collected["rows"]
     n = len(seeds)
@@ -577,7 +564,10 @@ def write_report(plan: RegimePlan, out: Path, command: str = "", log: Callable[[
                  analysis_fn: Callable[..., Path] = analyze_pair, data_root: str | None = None) -> Path:
     collected = collect(plan, out, log, posthoc_fn)
     collected["diagnostics"] = diagnostics(plan, out, collected["tunes"], log, analysis_fn, data_root)
-    cpu = cpu_model() if cpu is None else cpu
+    if cpu is None:
+        from longtail.bench.report import machine
+
+        cpu = machine()
     out.mkdir(parents=True, exist_ok=True)
     (out / "fmnist-lt-regime.md").write_text(markdown(collected, plan.seeds, command, cpu))
     doc = {"cpu": cpu, "seeds": plan.seeds, "runs_root": str(plan.runs_root), "tune_root": str(plan.tune_root),

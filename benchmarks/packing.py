@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
 
+    from longtail.bench.report import machine
     from longtail.config import load_config
     from longtail.data.augment import BatchAugment
     from longtail.data.profiles import longtail_counts
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "solo_total_img_s": solo_rate,
         "packed_total_img_s": pack_rate,
         "packing_gain": pack_rate / solo_rate,
-        "cpu": _cpu_model(),
+        "cpu": machine(),
         "torch": torch.__version__,
         "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ},
         "python": platform.python_version(),
@@ -132,14 +133,6 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(figures, handle, indent=2)
     print(f"packing gain: {pack_rate / solo_rate:.2f}")
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    except OSError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -83,18 +83,6 @@ def compare(solo: dict[int, dict[str, float]], packed: dict[int, dict[str, float
     return out
 
 
-def _cpu() -> str:
-    """``lscpu``'s model name and the speed-relevant flags present (the CPU kind)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = set(fields.get("Flags", "").split())
-    kind = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{fields.get('Model name', '?').strip()} (family {fields.get('CPU family', '?').strip()}; {', '.join(kind)})"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="key=value, after the default 40-epoch shortening")
@@ -103,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/packing-seeds")
     parser.add_argument("--json", help="write the comparison here")
     args = parser.parse_args(argv)
+    from longtail.bench.report import machine
+
     seeds = [int(s) for s in args.seeds.split(",")]
     if any("=" not in o for o in args.overrides):
         parser.error("overrides are key=value; give the config with --config")
@@ -128,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"config": args.config, "overrides": overrides, "seeds": seeds,
                                                "training_seconds": train_s, "seconds_last_call": seconds,
-                                               "cpu": _cpu(), "metrics": result}, indent=2) + "\n")
+                                               "cpu": machine(), "metrics": result}, indent=2) + "\n")
     held = all(r["indistinguishable"] is not False for r in result.values())
     print(f"packed vs solo: {'indistinguishable' if held else 'DIFFERENT'}")
     return 0

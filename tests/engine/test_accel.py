@@ -10,6 +10,7 @@ import textwrap
 import pytest
 import torch
 
+from longtail.bench.report import cpu_flags
 from longtail.config import load_config
 from longtail.engine import accel
 from longtail.engine.accel import COMPILE_AUTO_MIN_STEPS, Accel, apply_allocator, resolve_compile
@@ -156,16 +157,8 @@ def test_precision_auto_is_fp32_when_an_avx2_machine_is_emulated(monkeypatch):
     assert Accel(device="cpu", precision="bf16").resolved_precision == "bf16"  # an explicit choice is obeyed
 
 
-def _has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return " avx512f" in next((line for line in cpuinfo if line.startswith("flags")), "")
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not accel.compiler_available(CPU)[0], reason="torch.compile needs a C++ compiler on CPU")
-@pytest.mark.skipif(not _has_avx512(), reason="the heap corruption this guards against needs inductor's AVX-512 code")
+@pytest.mark.skipif("avx512f" not in cpu_flags(), reason="the heap corruption this guards against needs inductor's AVX-512 code")
 def test_compiled_normed_head_trains_in_fp32():
     # torch 2.13.0 + AVX-512 (Zen 5): compiling ResNet-32 + the normed-linear head (LDAM) in fp32,
     # channels-last, batch 128 crashed the process (glibc malloc assertion / SIGSEGV) until the head was
