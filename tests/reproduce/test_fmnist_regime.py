@@ -81,6 +81,17 @@ def test_plan_names_every_run(tmp_path):
     assert budget["steps_left"] == 38 * 200 * 10
 
 
+def test_budget_rate_is_the_fastest_finished_run_not_the_first(tmp_path):
+    """A run that shared the machine (×8 slower) must not make the plan look ×8 longer; its median is named."""
+    plan = regime.make_plan(tmp_path / "runs", tmp_path / "tune", [0])
+    for (_, _, run), seconds in zip(plan.plain[:3], (8000.0, 400.0, 2000.0)):  # 2,000 steps each
+        write_run(run.run_dir, 0.7, (0.9, 0.7, 0.5), 1.0, seconds)
+    budget = regime.budget(plan)
+    assert budget["done"] == 3 and budget["seconds_per_step"] == pytest.approx(0.2)
+    assert budget["seconds_left"] == pytest.approx(budget["steps_left"] * 0.2)
+    assert "fastest of 3 finished runs" in budget["rate_from"] and "median 1.000 s per step" in budget["rate_from"]
+
+
 def _fake_tree(tmp_path: Path) -> tuple[Path, Path]:
     runs, tune = tmp_path / "runs", tmp_path / "tune"
     # reversed: ERM 2 seeds, LDAM 2 seeds, LDAM-DRW 1 of 2 seeds; RW / RS nothing; natural nothing
