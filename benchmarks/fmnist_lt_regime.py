@@ -26,8 +26,9 @@ missing seeds shows how many it has).
 
 Writes ``OUT/fmnist-lt-regime.md`` and ``OUT/fmnist-lt-regime.json`` (default OUT = RUNS_ROOT): per class
 order, balanced accuracy, many / medium / few, the training accuracy at the last epoch (``train_acc`` of
-the last line of ``metrics.jsonl``) and the wall time per run (``results.json`` timing), mean ± sample std
-over seeds; each of the papers' orderings (ERM < LDAM < LDAM-DRW, ERM < CDT, ERM < ERM + N_c^τ) stated as
+the last line of ``metrics.jsonl``), mean ± sample std over seeds, and the wall time per run (``results.json``
+timing) as median (min–max) over seeds — a run that shared the machine is slower, and one such run must not
+smear the row; each of the papers' orderings (ERM < LDAM < LDAM-DRW, ERM < CDT, ERM < ERM + N_c^τ) stated as
 held / not held with the gap in units of the pooled std; the CDT tune table (held-out score per γ); the CPU.
 
 Diagnostics (the issue's "``longtail analyze`` on the ERM and CDT runs next to it"): in the report step
@@ -78,7 +79,7 @@ METRICS = ("balanced_accuracy", "many", "medium", "few")
 ANALYSIS_ROUNDS = 1000  # feature-deviation sub-sampling rounds R (the `longtail analyze` default)
 ANALYSIS_NAMES = ("ERM", "CDT")  # run labels in OUT/analysis-<order>/ (plots, analysis.json), in this order
 COLUMNS = {"balanced_accuracy": "balanced acc.", "many": "many", "medium": "medium", "few": "few",
-           "train_acc": "train acc. (last epoch)", "minutes": "wall min / run"}
+           "train_acc": "train acc. (last epoch)", "minutes": "wall min / run: median (min–max)"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -522,6 +523,16 @@ def orderings(rows: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> list[str
     return [claim_line(order, name, chain, rows[order]) for order in ORDERS for name, chain in CLAIMS]
 
 
+def minutes_cell(values: list[float | None]) -> str:
+    """Wall minutes as median (min–max): runs of one row may have shared the machine with other jobs (×8
+    slower), which a mean ± std would smear over the row; the min is the idle cost, the spread shows load."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return "—"
+    median = statistics.median(known)
+    return f"{median:.1f}" if len(known) == 1 else f"{median:.1f} ({known[0]:.1f}–{known[-1]:.1f})"
+
+
 def _key_label(key: str) -> str:
     method, _, rule = key.partition("+")
     return fmnist_lt.label(method, rule or None)
@@ -534,8 +545,9 @@ def markdown(collected: dict[str, Any], seeds: Sequence[int], command: str, cpu:
              f"CPU: {cpu}. Command: `{command}`", "",
              "Test set: the full balanced 10,000, last epoch, accuracy in %, mean ± sample std over seeds "
              f"{','.join(map(str, seeds))} (a row with fewer shows `k/{n}` seeds). Train acc. = `train_acc` of the "
-             "last epoch (metrics.jsonl); wall min = `timing.train_seconds` of the run (post-hoc rows: their full "
-             f"run's). CDT's γ chosen by `longtail tune` on {HELDOUT_PER_CLASS} held-out images per class; post-hoc "
+             "last epoch (metrics.jsonl); wall min = `timing.train_seconds` of the run as median (min–max) over "
+             "seeds (post-hoc rows: their full run's; a run that shared the machine is slower, the min is the idle "
+             f"cost). CDT's γ chosen by `longtail tune` on {HELDOUT_PER_CLASS} held-out images per class; post-hoc "
              "τ chosen on the held-out split of the run's held-out twin (γ = 0 candidate for ERM, the chosen γ's "
              "candidate for CDT) and applied to the full run (`--tau-from`): nothing selected on the test set.", ""]
     metrics = (*METRICS, "train_acc", "minutes")
@@ -544,7 +556,8 @@ def markdown(collected: dict[str, Any], seeds: Sequence[int], command: str, cpu:
                   "| method | " + " | ".join(COLUMNS[m] for m in metrics) + " | seeds |",
                   "|---|" + "---|" * (len(metrics) + 1)]
         for key, per_seed in rows[order].items():
-            cells = [fmnist_lt._cell([v.get(m) for v in per_seed.values()]) for m in metrics]
+            cells = [(minutes_cell if m == "minutes" else fmnist_lt._cell)([v.get(m) for v in per_seed.values()])
+                     for m in metrics]
             count = len(per_seed)
             lines.append(f"| {_key_label(key)} | " + " | ".join(cells) + f" | {count if count == n else f'{count}/{n}'} |")
         lines.append("")
