@@ -122,3 +122,27 @@ def test_file_transform_without_a_test_split():
 
     assert file_transform(run("resize-crop")).mode == "random-resized-crop"
     assert file_transform(run("pad-crop")).mode == "pad-crop"
+
+
+def test_run_labels_are_the_shortest_unique_suffixes():
+    from longtail.engine.summary import run_labels
+
+    assert run_labels(["runs/a/seed-0", "runs/b/seed-0", "c"]) == ["a/seed-0", "b/seed-0", "c"]
+    assert run_labels(["x/erm/seed-0", "y/erm/seed-0/"]) == ["x/erm/seed-0", "y/erm/seed-0"]
+    assert run_labels(["full", "full"]) == ["full", "full (2)"]
+    assert run_labels(["a/b", "b"]) == ["a/b", "b"]
+
+
+def test_compare_keeps_two_runs_with_the_same_last_name(runs, capsys):
+    """`compare a/seed-0 b/seed-0` used to merge both into one row named seed-0."""
+    import shutil
+
+    full = runs["full"]
+    twin = runs["base"] / "other" / "full"
+    shutil.copytree(full, twin, dirs_exist_ok=True)
+    capsys.readouterr()
+    assert main(["compare", "--json", str(full), str(twin)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted(doc) == sorted([f"{runs['base'].name}/full", "other/full"])
+    assert main(["compare", str(full), str(twin)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5  # header, rule, two runs, footnote

@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from longtail.engine.summary import NO_TEST, format_comparison, load_headline
+    from longtail.engine.summary import NO_TEST, format_comparison, load_headline, run_labels
 
-    rows = {Path(name).name or name: load_headline(Path(name)) for name in args.runs}
+    rows = {label: load_headline(Path(name)) for label, name in zip(run_labels(args.runs), args.runs)}
     text = format_comparison(rows)  # refuses when no run has test metrics (all eval.test=false)
     if args.json:
         print(json.dumps({k: {"mean": m, "std": s} if m is not None else {"mean": None, "std": None, "note": NO_TEST}

@@ -127,6 +127,31 @@ def load_headline(directory: Path) -> tuple[dict[str, float | None] | None, dict
     )
 
 
+def run_labels(paths: list[str]) -> list[str]:
+    """``compare``'s row names: each path's shortest trailing part that no other path shares, so
+    ``a/seed-0 b/seed-0`` are two rows ``a/seed-0`` and ``b/seed-0`` (the last component alone merged them
+    into one); a directory given twice is one row per argument (``x``, ``x (2)``)."""
+    parts = [Path(p).parts or (p,) for p in paths]
+    depth = [1] * len(paths)
+
+    def label(i: int) -> str:
+        return "/".join(parts[i][-depth[i]:])
+
+    while True:
+        labels = [label(i) for i in range(len(paths))]
+        clashes = [i for i, lab in enumerate(labels) if labels.count(lab) > 1 and depth[i] < len(parts[i])]
+        if not clashes:
+            break
+        for i in clashes:
+            depth[i] += 1
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
+    return out
+
+
 def format_comparison(rows: dict[str, tuple[dict[str, float | None] | None, dict[str, float | None] | None, dict]]) -> str:
     """``longtail compare``'s table: one line per run (``load_headline``), in %, mean ± std for seed summaries;
     "—" in every column of a run without test metrics (``eval.test=false``), with a footnote. At least one
