@@ -149,6 +149,29 @@ def test_predict_split_and_list_file(runs, tmp_path, capsys):
     assert main(["predict", str(run), "split:test", "--out", str(tmp_path / "x.txt")]) == 2
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_predict_failing_mid_way_keeps_the_old_output_and_leaves_no_temp_files(runs, tmp_path, monkeypatch, suffix):
+    import longtail.inference.predict as predict_module
+
+    run, out = runs["heldout"], tmp_path / f"p{suffix}"
+    assert main(["predict", str(run), "split:test", "--out", str(out), "--progress", "none"]) == 0
+    before = out.read_bytes()
+    real, calls = predict_module.top_k, []
+
+    def failing(probs, k):
+        calls.append(1)
+        if len(calls) == 2:  # after the first batch's rows were written to the temp file
+            raise RuntimeError("disk full")
+        return real(probs, k)
+
+    monkeypatch.setattr(predict_module, "top_k", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        main(["predict", str(run), "split:test", "--out", str(out), "--progress", "none", "--batch-size", "16"])
+    assert len(calls) == 2 and out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + ([out.stem + ".meta.json"]
+                                                                             if suffix == ".csv" else []))
+
+
 def test_predict_csv_list_with_the_data_sets_reader(runs, tmp_path, capsys):
     """A CSV INPUT (path column, optional label column) is read as the data sets read CSV files:
     paths relative to --root, labels a class name or an index, an empty label cell unlabelled."""

@@ -31,6 +31,7 @@ import torch
 from longtail.data.images import is_image_file
 from longtail.data.listfile import read_image_list
 from longtail.errors import ConfigError, DataError
+from longtail.tracking import write_json
 
 SPLITS = ("test", "heldout", "train")
 
@@ -208,49 +209,55 @@ def predict(
     written = correct = labelled = 0
     bar = tqdm(total=total, unit="img", file=sys.stderr, disable=(None if progress is None else not progress),
                desc="predict")  # fmt: skip
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = None
+    final = out.with_name(out.name + ".tmp")
+    try:  # an error or Ctrl-C mid-way leaves no *.rows.tmp / *.tmp behind and any earlier OUT untouched
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = None
+            if fmt == ".csv":
+                writer = csv.writer(handle)
+                header = ["path", "label"] + [f"{w}{j}" for j in range(1, k + 1) for w in ("class", "prob")]
+                writer.writerow(header)
+            model = run.model
+            with torch.no_grad():
+                for batch_items, x in batches:
+                    features, logits = model(x.to(run.accel.torch_device))
+                    scores = decision.scores(features.float(), logits.float())
+                    probs = torch.softmax(scores, dim=1).cpu()
+                    values, indices = top_k(probs, k)
+                    for item, vals, idx in zip(batch_items, values.tolist(), indices.tolist()):
+                        label = classes[item.label] if item.label is not None else None
+                        if item.label is not None:
+                            labelled += 1
+                            correct += int(idx[0] == item.label)
+                        if writer is not None:
+                            row: list[Any] = [item.path, "" if label is None else label]
+                            for c, p in zip(idx, vals):
+                                row += [classes[c], repr(p)]
+                            writer.writerow(row)
+                        else:
+                            record = {"path": item.path, "label": label,
+                                      "top": [{"class": classes[c], "index": c, "prob": p} for c, p in zip(idx, vals)]}
+                            handle.write(json.dumps(record) + "\n")
+                        written += 1
+                    bar.update(len(batch_items))
+                bar.update(max(0, total - bar.n))
+        bar.close()
+        meta.update(written=written, skipped=skipped, top1_accuracy=(correct / labelled if labelled else None))
+        meta_path = None
         if fmt == ".csv":
-            writer = csv.writer(handle)
-            header = ["path", "label"] + [f"{w}{j}" for j in range(1, k + 1) for w in ("class", "prob")]
-            writer.writerow(header)
-        model = run.model
-        with torch.no_grad():
-            for batch_items, x in batches:
-                features, logits = model(x.to(run.accel.torch_device))
-                scores = decision.scores(features.float(), logits.float())
-                probs = torch.softmax(scores, dim=1).cpu()
-                values, indices = top_k(probs, k)
-                for item, vals, idx in zip(batch_items, values.tolist(), indices.tolist()):
-                    label = classes[item.label] if item.label is not None else None
-                    if item.label is not None:
-                        labelled += 1
-                        correct += int(idx[0] == item.label)
-                    if writer is not None:
-                        row: list[Any] = [item.path, "" if label is None else label]
-                        for c, p in zip(idx, vals):
-                            row += [classes[c], repr(p)]
-                        writer.writerow(row)
-                    else:
-                        record = {"path": item.path, "label": label,
-                                  "top": [{"class": classes[c], "index": c, "prob": p} for c, p in zip(idx, vals)]}
-                        handle.write(json.dumps(record) + "\n")
-                    written += 1
-                bar.update(len(batch_items))
-            bar.update(max(0, total - bar.n))
-    bar.close()
-    meta.update(written=written, skipped=skipped, top1_accuracy=(correct / labelled if labelled else None))
-    meta_path = None
-    if fmt == ".csv":
-        tmp.replace(out)
-        meta_path = out.with_suffix(".meta.json")
-        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    else:  # JSONL: the metadata line (with the counts and skipped files) first, then the rows
-        final = out.with_name(out.name + ".tmp")
-        with final.open("w", encoding="utf-8") as handle, tmp.open(encoding="utf-8") as rows:
-            handle.write(json.dumps({"meta": meta}) + "\n")
-            for line in rows:
-                handle.write(line)
-        final.replace(out)
-        tmp.unlink()
+            tmp.replace(out)
+            meta_path = out.with_suffix(".meta.json")
+            write_json(meta_path, meta)
+        else:  # JSONL: the metadata line (with the counts and skipped files) first, then the rows
+            with final.open("w", encoding="utf-8") as handle, tmp.open(encoding="utf-8") as rows:
+                handle.write(json.dumps({"meta": meta}) + "\n")
+                for line in rows:
+                    handle.write(line)
+            final.replace(out)
+            tmp.unlink()
+    except BaseException:
+        bar.close()
+        for partial in (tmp, final):
+            partial.unlink(missing_ok=True)
+        raise
     return PredictResult(written, skipped, out, meta_path, correct if labelled else None, labelled)
