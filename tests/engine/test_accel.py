@@ -10,10 +10,9 @@ import textwrap
 import pytest
 import torch
 
-from longtail.bench.report import cpu_flags
 from longtail.config import load_config
 from longtail.engine import accel
-from longtail.engine.accel import COMPILE_AUTO_MIN_STEPS, Accel, apply_allocator, resolve_compile
+from longtail.engine.accel import COMPILE_AUTO_MIN_STEPS, Accel, apply_allocator, cpu_flags, resolve_compile
 from longtail.errors import ConfigError
 
 CPU = torch.device("cpu")
@@ -155,6 +154,30 @@ def test_precision_auto_is_fp32_when_an_avx2_machine_is_emulated(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert Accel(device="cpu", precision="auto").resolved_precision == "fp32"
     assert Accel(device="cpu", precision="bf16").resolved_precision == "bf16"  # an explicit choice is obeyed
+
+
+@pytest.mark.parametrize("flags, native", [
+    (["avx2", "fma"], False),                          # the AVX2 EPYC
+    (["avx2", "fma", "avx512f"], False),               # AVX-512 without bf16 dot products
+    (["avx2", "avx512f", "avx512_bf16"], True),        # Zen 4/5
+    (["avx2", "avx512f", "amx_bf16", "amx_tile"], True),  # Sapphire Rapids
+])
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, flags, native):
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(accel, "cpu_flags", lambda: flags)
+    assert accel.native_bf16(CPU) is native
+    assert Accel(device="cpu", precision="auto").resolved_precision == ("bf16" if native else "fp32")
+
+
+def test_cpu_flags_are_a_subset_of_what_lscpu_lists():
+    import pathlib
+
+    assert set(cpu_flags()) <= {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    text = pathlib.Path("/proc/cpuinfo").read_text() if pathlib.Path("/proc/cpuinfo").is_file() else ""
+    listed = next((line for line in text.splitlines() if line.startswith("flags")), "").split(":")[-1].split()
+    assert all(flag in listed for flag in cpu_flags())
 
 
 @pytest.mark.skipif(not accel.compiler_available(CPU)[0], reason="torch.compile needs a C++ compiler on CPU")

@@ -9,6 +9,7 @@ import platform
 from collections.abc import Sequence
 
 from longtail.bench.harness import ShapeResult, SpeedOptions, ablation_rows
+from longtail.engine.accel import cpu_flags
 
 
 def machine() -> str:
@@ -31,19 +32,6 @@ def machine() -> str:
     if emulated:
         flags += f", emulated: {' '.join(emulated)}"
     return f"{cpu} ({os.cpu_count()} cpus{flags}), torch {torch.__version__}"
-
-
-def cpu_flags() -> list[str]:
-    """The CPU flags that decide the training speed (as ``lscpu`` lists them): vector width, FMA,
-    bf16 and AMX."""
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            line = next((line for line in handle if line.startswith("flags")), "")
-    except OSError:
-        return []
-    have = set(line.split(":", 1)[-1].split())
-    return [flag for flag in wanted if flag in have]
 
 
 def percent(fraction: float | None) -> str:
