@@ -4,7 +4,6 @@ small-class rule, reuse / exact resume of a killed candidate, --jobs, and the re
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _testload import load_file
 from longtail.cli import main
 from longtail.errors import ConfigError
 from longtail.selection import choose, tie_key
@@ -24,13 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _engine_conftest():
-    name = "longtail_test_engine_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "engine" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("tests/engine/conftest.py")
 
 
 @pytest.fixture(scope="module")

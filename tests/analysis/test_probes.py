@@ -101,14 +101,9 @@ def test_pre_annealing_snapshot_is_the_last_before_the_first_decay():
 
 @pytest.fixture(scope="module")
 def annealed_run(tmp_path_factory):
-    import importlib.util
-    import sys
+    from _testload import load_file
 
-    here = Path(__file__).resolve().parent
-    spec = importlib.util.spec_from_file_location("analyze_cmd_t", here / "test_analyze_command.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_file("tests/analysis/test_analyze_command.py")
     base = tmp_path_factory.mktemp("probe")
     root = module.write_fashion_mnist(base / "fm", per_class=12, test_per_class=4)
     config = base / "tiny.yaml"

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
+
+from _testload import load_file
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "packing_seeds.py"
 
 
 @pytest.fixture(scope="module")
 def packing_seeds():
-    spec = importlib.util.spec_from_file_location("packing_seeds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["packing_seeds"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file(SCRIPT)
 
 
 def _runs(values):

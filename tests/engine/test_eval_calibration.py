@@ -23,12 +23,9 @@ def ldam_run(write_config, tmp_path):
 
 def _other_root(tiny_root, tmp_path):
     """A data root with the same training files as ``tiny_root`` and a different test set."""
-    import importlib.util
-    from pathlib import Path
+    from _testload import load_file
 
-    spec = importlib.util.spec_from_file_location("engine_conftest", Path(__file__).with_name("conftest.py"))
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)
+    conftest = load_file("tests/engine/conftest.py")
     other = conftest.write_tiny_fashion_mnist(tmp_path / "other-src", seed=11)
     root = tmp_path / "other-root"
     root.mkdir()

@@ -5,7 +5,6 @@ summary over seeds, `compare` ("—"), `eval/predict/export --tau-from` — or s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,14 +12,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from _testload import load_file
 from longtail.cli import main
 
 
 def _conftest():
-    spec = importlib.util.spec_from_file_location("engine_conftest_notest", Path(__file__).with_name("conftest.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("tests/engine/conftest.py")
 
 
 @pytest.fixture(scope="module")

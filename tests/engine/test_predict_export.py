@@ -25,12 +25,9 @@ MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A run with a held-out split (LDAM, normed head) and the same recipe on the full training set."""
-    import importlib.util
-    from pathlib import Path
+    from _testload import load_file
 
-    spec = importlib.util.spec_from_file_location("engine_conftest", Path(__file__).with_name("conftest.py"))
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)
+    conftest = load_file("tests/engine/conftest.py")
     base = tmp_path_factory.mktemp("predict")
     root = conftest.write_tiny_fashion_mnist(base / "data")
     import yaml

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from _testload import load_file
 from longtail.reproduce import runner
 from longtail.reproduce.tables import TABLES, paper_number
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def _writers():
-    name = "longtail_test_data_writers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "data" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("tests/data/conftest.py")
 
 
 def test_cdt_table1_as_printed_with_the_test_mean_row_a_diagnostic():

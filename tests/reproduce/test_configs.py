@@ -10,9 +10,7 @@ are checked separately against the real data sets' class sizes (``test_real_clas
 from __future__ import annotations
 
 import copy
-import importlib.util
 import math
-import sys
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _testload import load_file
 from longtail.config import load_config, load_yaml
 from longtail.data.profiles import longtail_counts
 from longtail.registry import DATASETS, LOSSES, MODELS, SAMPLERS, SCHEDULES
@@ -33,17 +32,9 @@ TINY_PER_CLASS = 24  # examples per class in the tiny CIFAR / Tiny-ImageNet file
 REAL_N_MAX = {"cifar10": 5000, "cifar100": 500, "tiny-imagenet": 500}
 
 
-def _load_module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-WRITERS = _load_module(REPO / "tests" / "data" / "conftest.py", "longtail_test_data_writers")
-IMDB_WRITERS = _load_module(REPO / "tests" / "data_text" / "test_imdb.py", "longtail_test_imdb_writers")
-MAKE_CONFIGS = _load_module(REPO / "tools" / "make_configs.py", "longtail_make_configs")
+WRITERS = load_file("tests/data/conftest.py")
+IMDB_WRITERS = load_file("tests/data_text/test_imdb.py")
+MAKE_CONFIGS = load_file("tools/make_configs.py")
 
 
 def _rel(path: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -10,26 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from _testload import load_file
 from longtail.config import load_config
 from longtail.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-bench = _load("longtail_fmnist_lt_benchmark", REPO / "benchmarks" / "fmnist_lt.py")
+bench = load_file("benchmarks/fmnist_lt.py")
 
 
 def writers():
-    return _load("longtail_test_data_writers", REPO / "tests" / "data" / "conftest.py")
+    return load_file("tests/data/conftest.py")
 
 
 def test_every_method_has_both_profile_configs():

@@ -3,27 +3,18 @@ text (gap in pooled stds), missing seeds, and --report-only / --dry-run never tr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
+from _testload import load_file
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-regime = _load("longtail_fmnist_lt_regime", REPO / "benchmarks" / "fmnist_lt_regime.py")
+regime = load_file("benchmarks/fmnist_lt_regime.py")
 
 
 def write_run(run_dir: Path, balanced: float, groups: tuple[float, float, float], train_acc: float,
@@ -224,7 +215,7 @@ def learnable_idx_set(root: Path, per_class: int, test_per_class: int) -> Path:
     """Fashion-MNIST-format files whose class is visible (a bright band at a class-dependent row) under noise."""
     import numpy as np
 
-    idx_bytes = _load("longtail_test_data_writers", REPO / "tests" / "data" / "conftest.py").idx_bytes
+    idx_bytes = load_file("tests/data/conftest.py").idx_bytes
     rng = np.random.default_rng(0)
     root.mkdir(parents=True)
     for prefix, n in (("train", per_class), ("t10k", test_per_class)):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
+from _testload import load_file
 from longtail.cli import main
 from longtail.errors import ConfigError
 from longtail.reproduce import runner
@@ -20,13 +19,7 @@ CONFIGS = REPO / "configs"
 
 
 def _writers():
-    name = "longtail_test_data_writers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "data" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_file("tests/data/conftest.py")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -150,10 +143,7 @@ def test_each_table_is_declared_once_with_its_numbers_and_configs():
     for table in TABLES.values():
         for r in table:
             assert len(r.paper) == len(r.metrics), r
-    spec = importlib.util.spec_from_file_location("longtail_make_configs_t", REPO / "tools" / "make_configs.py")
-    generator = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = generator
-    spec.loader.exec_module(generator)
+    generator = load_file("tools/make_configs.py")
     written = {str(p) for p in generator.files() if "_" not in (p.name[0], p.parts[0][0]) and p.name.count(".") == 1}
     named = {r.config for t in TABLES.values() for r in t if r.config} | {
         r.tune.heldout_config for t in TABLES.values() for r in t if r.tune} | {
