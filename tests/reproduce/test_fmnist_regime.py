@@ -156,7 +156,10 @@ def test_report_from_finished_runs(tmp_path):
                         "(pooled std n/a (fewer than 2 seeds)) [seeds 2/2/1]")
     assert lines[1].startswith("- reversed: ERM < CDT: HELD — CDT − ERM = +1.00 pts (+0.7 pooled std)")
     assert lines[2].startswith("- reversed: ERM < ERM + N_c^τ: HELD — ERM + N_c^τ − ERM = +5.00 pts (+3.5 pooled std)")
-    assert lines[3] == "- natural: ERM < LDAM < LDAM-DRW: not measured (no finished runs of ERM, LDAM, LDAM-DRW)"
+    # the natural order trains no LDAM: its chain is ERM < LDAM-DRW, not "not measured (… LDAM …)"
+    assert lines[3] == "- natural: ERM < LDAM-DRW: not measured (no finished runs of ERM, LDAM-DRW)"
+    assert [name for name, _ in regime.order_claims("natural")] == ["ERM < LDAM-DRW", "ERM < CDT", "ERM < ERM + N_c^τ"]
+    assert [name for name, _ in regime.order_claims("reversed")] == [name for name, _ in regime.CLAIMS]
     # the tune tables: the finished one from tune.json, the natural one from its finished candidates
     assert "| 0.2 | 65.00 ± 3.00 | 2/2 | **chosen** |" in text
     natural = text.split("## CDT γ tune, natural")[1]
